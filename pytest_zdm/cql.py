@@ -1,0 +1,101 @@
+"""cassandra-driver sessions to an endpoint: one place for timeouts, auth and load balancing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy, TokenAwarePolicy
+
+from pytest_zdm.targets.base import CqlEndpoint, Credentials
+
+DEFAULT_REQUEST_TIMEOUT = 15.0
+
+
+@dataclass
+class CqlClient:
+    """A connected driver ``Cluster`` and its ``Session``; close it to free the connections."""
+
+    cluster: Cluster
+    session: Session
+
+    def close(self) -> None:
+        """Shut the driver down (idempotent)."""
+        self.cluster.shutdown()
+
+
+def connect(
+    endpoint: CqlEndpoint,
+    credentials: Credentials,
+    *,
+    keyspace: str | None = None,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    connect_timeout: float = 10.0,
+    protocol_version: int = 4,
+    **cluster_options: Any,
+) -> CqlClient:
+    """Connect to ``endpoint`` with a password login.
+
+    DC-aware balancing pinned to the endpoint's datacenter when it is known, so a driver pointed at the proxy
+    or a single cluster never routes to a remote DC behind the caller's back.
+    """
+    policy: Any = (
+        TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=endpoint.local_dc))
+        if endpoint.local_dc
+        else RoundRobinPolicy()
+    )
+    profile = ExecutionProfile(load_balancing_policy=policy, request_timeout=request_timeout)
+    cluster = Cluster(
+        contact_points=[endpoint.host],
+        port=endpoint.port,
+        auth_provider=PlainTextAuthProvider(credentials.username, credentials.password),
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        connect_timeout=connect_timeout,
+        control_connection_timeout=connect_timeout,
+        protocol_version=protocol_version,
+        **cluster_options,
+    )
+    try:
+        session = cluster.connect(keyspace)
+    except Exception:
+        cluster.shutdown()
+        raise
+    return CqlClient(cluster=cluster, session=session)
+
+
+def login_error(
+    endpoint: CqlEndpoint, credentials: Credentials, *, timeout: float = 5.0, protocol_version: int = 4
+) -> str | None:
+    """None when a CQL login and ``SELECT release_version`` work at ``endpoint``; else why not (one line)."""
+    try:
+        client = connect(
+            endpoint,
+            credentials,
+            connect_timeout=timeout,
+            request_timeout=timeout,
+            protocol_version=protocol_version,
+        )
+    except Exception as exc:  # the driver raises many types (NoHostAvailable, AuthenticationFailed...)
+        return f"{type(exc).__name__}: {str(exc)[:300]}"
+    try:
+        client.session.execute("SELECT release_version FROM system.local")
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc)[:300]}"
+    finally:
+        client.close()
+    return None
+
+
+def release_version(client: CqlClient) -> str:
+    """The Cassandra release the session is connected to (the proxy answers with origin's)."""
+    row = client.session.execute("SELECT release_version FROM system.local").one()
+    return str(row.release_version)
+
+
+def quiet_driver_logs() -> None:
+    """The driver logs reconnect attempts as warnings; keep them out of pytest's live output."""
+    for name in ("cassandra", "cassandra.cluster", "cassandra.connection", "cassandra.pool"):
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -1,0 +1,273 @@
+"""The pytest plugin: options, report header and summary, the run's lifecycle, and the public fixtures.
+
+Fixture names are the public contract suites and users build on: ``zdm_env``, ``origin_session``,
+``target_session``, ``proxy_session`` and ``zdm_keyspace``. They stay thin; the work lives in plain classes
+(:mod:`pytest_zdm.environment`, :mod:`pytest_zdm.targets`) usable without pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_zdm import keyspaces
+from pytest_zdm.environment import ZdmEnv, start_or_attach, stop_environment
+from pytest_zdm.errors import ZdmError
+from pytest_zdm.settings import OPTIONS, Settings, resolve
+from pytest_zdm.targets import target_class
+from pytest_zdm.targets.base import EnvironmentInfo
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+RUN_KEY = pytest.StashKey["RunContext"]()
+ENV_KEY = pytest.StashKey["ZdmEnv | ZdmError"]()
+_KEEP_RUN_DIRS = 10
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every process of one run (controller and xdist workers) agrees on."""
+
+    run_id: str
+    run_dir: str
+    plan: dict[str, Any]
+    owner_pid: int
+    controller: bool
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Each setting as an ini option and a command-line option of the same name, one help text."""
+    group = parser.getgroup("zdm", "pytest-zdm: verify a Cassandra migration through zdm-proxy")
+    for opt in OPTIONS:
+        help_text = opt.help + (f" (env {opt.env})" if opt.env else "")
+        if opt.is_flag:
+            group.addoption(opt.cli, dest=opt.name, default=None, nargs="?", const="true", metavar="BOOL",
+                            help=help_text)  # fmt: skip
+        else:
+            group.addoption(opt.cli, dest=opt.name, default=None, help=help_text)
+        parser.addini(opt.name, help=help_text, default=None)
+
+
+def _settings_from(config: pytest.Config) -> Settings:
+    cli = {opt.name: config.getoption(opt.name) for opt in OPTIONS}
+    ini = {opt.name: config.getini(opt.name) for opt in OPTIONS}
+    return resolve(cli=cli, ini=ini, environ=os.environ, rootdir=Path(str(config.rootpath)))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Resolve settings (a bad value is a usage error) and agree on the run directory."""
+    try:
+        settings = _settings_from(config)
+        cls = target_class(settings.zdm_target)
+    except ZdmError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SETTINGS_KEY] = settings
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "zdm_run" in workerinput:
+        ctx = RunContext(**workerinput["zdm_run"])
+    else:
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        ctx = RunContext(
+            run_id=run_id,
+            run_dir=str(settings.zdm_run_dir / run_id),
+            plan=dict(cls.plan(settings)),
+            owner_pid=os.getpid(),
+            controller=True,
+        )
+        _prune_old_runs(settings.zdm_run_dir)
+    config.stash[RUN_KEY] = ctx
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Xdist controller: hand the run directory, port plan and owner pid to each worker."""
+    ctx = node.config.stash[RUN_KEY]
+    node.workerinput["zdm_run"] = {**asdict(ctx), "controller": False}
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Target, endpoints and versions, before anything starts."""
+    settings = config.stash[SETTINGS_KEY]
+    ctx = config.stash[RUN_KEY]
+    lines = [f"zdm: target {settings.zdm_target}, run dir {ctx.run_dir}"]
+    if settings.zdm_target == "local":
+        from pytest_zdm.targets.local import LocalTarget
+
+        planned = LocalTarget.planned_info(ctx.plan)
+        lines.append(
+            f"zdm: endpoints (planned) origin {planned['origin']}, target {planned['target']}, "
+            f"proxy {planned['proxy']}, proxy health/metrics {planned['proxy_http']}"
+        )
+        cassandra = (
+            f"Cassandra {settings.zdm_cassandra_version} (Maven jars)"
+            if not (settings.zdm_cassandra_home or settings.zdm_cassandra_classpath)
+            else f"Cassandra from {settings.zdm_cassandra_home or settings.zdm_cassandra_classpath}"
+        )
+        proxy = (
+            f"zdm-proxy binary {settings.zdm_proxy_binary}"
+            if settings.zdm_proxy_binary
+            else f"zdm-proxy commit {settings.zdm_proxy_commit} (go install)"
+        )
+        lines.append(
+            f"zdm: {cassandra}, {proxy}, primary {settings.zdm_primary_cluster}, read mode "
+            f"{settings.zdm_read_mode}, CQL protocol v{settings.zdm_protocol_version}"
+        )
+    return lines
+
+
+def _emitter(config: pytest.Config) -> Any:
+    """Progress lines that reach the terminal even from inside a captured fixture or an xdist worker."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    worker = hasattr(config, "workerinput")
+
+    def emit(message: str) -> None:
+        line = f"[pytest-zdm] {message}"
+        cm = capman.global_and_fixture_disabled() if capman else None
+        if cm is not None:
+            cm.__enter__()
+        try:
+            if reporter is not None and not worker:
+                reporter.ensure_newline()
+                reporter.write_line(line)
+            else:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+        finally:
+            if cm is not None:
+                cm.__exit__(None, None, None)
+
+    return emit
+
+
+def environment(config: pytest.Config) -> ZdmEnv:
+    """The run's environment for this process, started on first use; a start failure is remembered."""
+    cached = config.stash.get(ENV_KEY, None)
+    if isinstance(cached, ZdmEnv):
+        return cached
+    if isinstance(cached, ZdmError):
+        raise cached
+    ctx = config.stash[RUN_KEY]
+    try:
+        env = start_or_attach(
+            Path(ctx.run_dir),
+            config.stash[SETTINGS_KEY],
+            plan=ctx.plan,
+            owner_pid=ctx.owner_pid,
+            progress=_emitter(config),
+        )
+    except ZdmError as exc:
+        config.stash[ENV_KEY] = exc
+        raise
+    config.stash[ENV_KEY] = env
+    return env
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say what environment the run used and whether it is still running."""
+    ctx = config.stash.get(RUN_KEY, None)
+    if ctx is None or not ctx.controller:
+        return
+    run_dir = Path(ctx.run_dir)
+    env_file = run_dir / "env.json"
+    if not env_file.exists():
+        if (run_dir / "failed.txt").exists():
+            terminalreporter.section("zdm environment")
+            first = (run_dir / "failed.txt").read_text().splitlines()[0]
+            terminalreporter.write_line(f"did not start: {first} (logs in {run_dir})")
+        return
+    info = EnvironmentInfo.from_json(json.loads(env_file.read_text()))
+    settings = config.stash[SETTINGS_KEY]
+    terminalreporter.section("zdm environment")
+    for line in info.describe():
+        terminalreporter.write_line(line)
+    if settings.zdm_keep:
+        terminalreporter.write_line(
+            f"left running (--zdm-keep); logs in {run_dir}; stop it with: zdm-verify down {run_dir}"
+        )
+    else:
+        terminalreporter.write_line(f"stopped at the end of the run; logs kept in {run_dir}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Controller only: stop the environment exactly once (unless --zdm-keep)."""
+    ctx = config.stash.get(RUN_KEY, None)
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if ctx is None or settings is None or not ctx.controller or settings.zdm_keep:
+        return
+    stop_environment(Path(ctx.run_dir))
+
+
+def _prune_old_runs(base: Path) -> None:
+    """Keep the newest run directories; older ones (only those this framework made) are removed."""
+    if not base.is_dir():
+        return
+    runs = sorted(p for p in base.iterdir() if (p / "request.json").exists() and (p / "stopped").exists())
+    for old in runs[:-_KEEP_RUN_DIRS]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --- fixtures -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def zdm_settings(pytestconfig: pytest.Config) -> Settings:
+    """The resolved settings of this run."""
+    return pytestconfig.stash[SETTINGS_KEY]
+
+
+@pytest.fixture(scope="session")
+def zdm_env(pytestconfig: pytest.Config) -> ZdmEnv:
+    """The started environment (endpoints, credentials, versions, controls), shared by all workers."""
+    try:
+        return environment(pytestconfig)
+    except ZdmError as exc:
+        pytest.fail(f"zdm environment unavailable: {exc}", pytrace=False)
+
+
+def _session(env: ZdmEnv, cluster: str) -> Iterator[Any]:
+    client = env.connect(cluster)
+    try:
+        yield client.session
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def origin_session(zdm_env: ZdmEnv) -> Iterator[Any]:
+    """A cassandra-driver session straight to the origin cluster."""
+    yield from _session(zdm_env, "origin")
+
+
+@pytest.fixture(scope="session")
+def target_session(zdm_env: ZdmEnv) -> Iterator[Any]:
+    """A cassandra-driver session straight to the target cluster."""
+    yield from _session(zdm_env, "target")
+
+
+@pytest.fixture(scope="session")
+def proxy_session(zdm_env: ZdmEnv) -> Iterator[Any]:
+    """A cassandra-driver session through zdm-proxy (what the application uses)."""
+    yield from _session(zdm_env, "proxy")
+
+
+@pytest.fixture(scope="session")
+def zdm_keyspace(
+    pytestconfig: pytest.Config, proxy_session: Any, origin_session: Any, target_session: Any
+) -> Iterator[str]:
+    """A keyspace unique to this run (and worker), created through the proxy, dropped at the end."""
+    worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
+    name = keyspaces.run_keyspace_name(pytestconfig.stash[RUN_KEY].run_id, worker)
+    keyspaces.create(proxy_session, name)
+    keyspaces.wait_exists({"origin": origin_session, "target": target_session}, name)
+    yield name
+    keyspaces.drop(proxy_session, name)

@@ -1,0 +1,325 @@
+"""One settings object for the whole framework.
+
+Every setting exists under one name as an ini option (``zdm_target``), a command-line option
+(``--zdm-target``) and, where it makes sense (secrets, CI paths), an environment variable. The help text
+is defined once here and shared by both registrations and the README table (``zdm-verify settings``
+prints it). Precedence: command line > environment variable > ini file > default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from pytest_zdm.errors import SettingError
+
+#: Pinned artifacts: what ``provision`` fetches unless told otherwise.
+CASSANDRA_VERSION = "5.0.6"
+#: zdm-proxy v2.4.2 plus one commit. Tags v2.x are not valid Go versions for the module path
+#: (no ``/v2`` suffix), so the proxy is installed by commit.
+ZDM_PROXY_COMMIT = "02d423db4da1"
+
+TARGET_NAMES = ("local",)
+PRIMARY_CLUSTERS = ("ORIGIN", "TARGET")
+READ_MODES = ("PRIMARY_ONLY", "DUAL_ASYNC_ON_SECONDARY")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise SettingError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _parse_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise SettingError(f"{name}: expected a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _parse_heap(name: str, raw: str) -> str:
+    value = raw.strip().upper()
+    if not value[:-1].isdigit() or value[-1] not in "MG":
+        raise SettingError(f"{name}: expected a JVM heap size such as 256M or 1G, got {raw!r}")
+    megabytes = int(value[:-1]) * (1024 if value[-1] == "G" else 1)
+    if megabytes < 128:
+        raise SettingError(f"{name}: expected at least 128M (Cassandra 5.0 does not boot below), got {raw!r}")
+    return value
+
+
+def _parse_path(name: str, raw: str) -> Path:
+    del name
+    return Path(os.path.expandvars(raw)).expanduser()
+
+
+def _parse_existing_file(name: str, raw: str) -> Path:
+    path = _parse_path(name, raw)
+    if not path.is_file():
+        raise SettingError(f"{name}: expected the path of an existing file, got {raw!r}")
+    return path
+
+
+def _parse_existing_dir(name: str, raw: str) -> Path:
+    path = _parse_path(name, raw)
+    if not path.is_dir():
+        raise SettingError(f"{name}: expected the path of an existing directory, got {raw!r}")
+    return path
+
+
+def _choice(choices: Iterable[str], *, upper: bool = False) -> Callable[[str, str], str]:
+    allowed = tuple(choices)
+
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip()
+        if value not in allowed:
+            raise SettingError(f"{name}: expected one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _text(name: str, raw: str) -> str:
+    if not raw.strip():
+        raise SettingError(f"{name}: expected a non-empty value")
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one setting is named, documented, parsed and defaulted."""
+
+    name: str
+    help: str
+    parse: Callable[[str, str], Any]
+    default: Callable[[Path], Any] | None = None
+    env: str | None = None
+    secret: bool = False
+    is_flag: bool = False
+
+    @property
+    def cli(self) -> str:
+        """The command-line spelling, e.g. ``--zdm-target``."""
+        return "--" + self.name.replace("_", "-")
+
+
+def _default_cache(rootdir: Path) -> Path:
+    del rootdir
+    return Path(platformdirs.user_cache_dir("pytest-zdm"))
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "zdm_target",
+        "where the ZDM environment comes from: " + ", ".join(TARGET_NAMES),
+        _choice(TARGET_NAMES),
+        lambda _: "local",
+    ),
+    Option(
+        "zdm_keep",
+        "leave the environment running after the run and print how to reach and stop it",
+        _parse_bool,
+        lambda _: False,
+        is_flag=True,
+    ),
+    Option(
+        "zdm_cache_dir",
+        "where provisioned artifacts (Cassandra jars, zdm-proxy binary) are cached",
+        _parse_path,
+        _default_cache,
+        env="PYTEST_ZDM_CACHE_DIR",
+    ),
+    Option(
+        "zdm_run_dir",
+        "where each run's directory (node and proxy logs, state) is created",
+        _parse_path,
+        lambda root: root / "reports" / "runs",
+        env="PYTEST_ZDM_RUN_DIR",
+    ),
+    Option(
+        "zdm_cassandra_version",
+        "Apache Cassandra version fetched from Maven Central for the local target",
+        _text,
+        lambda _: CASSANDRA_VERSION,
+    ),
+    Option(
+        "zdm_cassandra_home",
+        "an existing Cassandra installation (its lib/*.jar) to use instead of fetching jars",
+        _parse_existing_dir,
+        env="PYTEST_ZDM_CASSANDRA_HOME",
+    ),
+    Option(
+        "zdm_cassandra_classpath",
+        "a directory of Cassandra jars to use instead of fetching them",
+        _parse_existing_dir,
+        env="PYTEST_ZDM_CASSANDRA_CLASSPATH",
+    ),
+    Option(
+        "zdm_proxy_commit",
+        "zdm-proxy commit installed with go install for the local target",
+        _text,
+        lambda _: ZDM_PROXY_COMMIT,
+    ),
+    Option(
+        "zdm_proxy_binary",
+        "an existing zdm-proxy binary to use instead of building one",
+        _parse_existing_file,
+        env="PYTEST_ZDM_PROXY_BINARY",
+    ),
+    Option(
+        "zdm_cassandra_heap",
+        "JVM heap of each local Cassandra node",
+        _parse_heap,
+        lambda _: "256M",
+    ),
+    Option(
+        "zdm_fast_boot",
+        "start local nodes with test fast-boot properties (false: Cassandra's stock start-up)",
+        _parse_bool,
+        lambda _: True,
+        is_flag=True,
+    ),
+    Option(
+        "zdm_startup_timeout",
+        "seconds allowed for the environment to become ready",
+        _parse_float,
+        lambda _: 240.0,
+    ),
+    Option(
+        "zdm_protocol_version",
+        "CQL protocol version of the framework's driver sessions (3, 4 or 5); v5 through zdm-proxy 2.4 "
+        "fails in the Python driver with 'CRC mismatch on header'",
+        _choice(("3", "4", "5")),
+        lambda _: "4",
+    ),
+    Option(
+        "zdm_primary_cluster",
+        "ZDM_PRIMARY_CLUSTER the local proxy is started with",
+        _choice(PRIMARY_CLUSTERS, upper=True),
+        lambda _: "ORIGIN",
+    ),
+    Option(
+        "zdm_read_mode",
+        "ZDM_READ_MODE the local proxy is started with",
+        _choice(READ_MODES, upper=True),
+        lambda _: "PRIMARY_ONLY",
+    ),
+)
+OPTIONS_BY_NAME = {opt.name: opt for opt in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one run (see ``OPTIONS`` for what each means)."""
+
+    zdm_target: str
+    zdm_keep: bool
+    zdm_cache_dir: Path
+    zdm_run_dir: Path
+    zdm_cassandra_version: str
+    zdm_cassandra_home: Path | None
+    zdm_cassandra_classpath: Path | None
+    zdm_proxy_commit: str
+    zdm_proxy_binary: Path | None
+    zdm_cassandra_heap: str
+    zdm_fast_boot: bool
+    zdm_startup_timeout: float
+    zdm_protocol_version: str
+    zdm_primary_cluster: str
+    zdm_read_mode: str
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe copy for handing to the supervisor process (secrets included: never log it)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Settings:
+        """Inverse of :meth:`to_json`."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "sources":
+                continue
+            value = data.get(f.name)
+            if isinstance(value, str) and "Path" in str(f.type):
+                value = Path(value)
+            values[f.name] = value
+        return cls(**values)
+
+    def describe(self) -> list[str]:
+        """Human-readable ``name = value (source)`` lines, secrets masked."""
+        lines = []
+        for opt in OPTIONS:
+            value = getattr(self, opt.name)
+            shown = "***" if opt.secret and value else value
+            lines.append(f"{opt.name} = {shown} ({self.sources.get(opt.name, 'default')})")
+        return lines
+
+
+def resolve(
+    *,
+    cli: Mapping[str, str | None],
+    ini: Mapping[str, str | None],
+    environ: Mapping[str, str],
+    rootdir: Path,
+) -> Settings:
+    """Build :class:`Settings` from raw strings: CLI > environment > ini > default.
+
+    ``is not None`` (never ``or``) decides whether a layer has a value, so an explicit ``false`` or an
+    empty string on the command line still overrides the ini file.
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for opt in OPTIONS:
+        raw: str | None = None
+        source = "default"
+        if cli.get(opt.name) is not None:
+            raw, source = cli[opt.name], "command line"
+        elif opt.env and environ.get(opt.env) is not None:
+            raw, source = environ[opt.env], f"environment {opt.env}"
+        elif ini.get(opt.name) is not None:
+            raw, source = ini[opt.name], "ini"
+        if raw is None:
+            values[opt.name] = opt.default(rootdir) if opt.default else None
+        else:
+            values[opt.name] = opt.parse(opt.name, raw)
+        sources[opt.name] = source
+    if values["zdm_cassandra_home"] and values["zdm_cassandra_classpath"]:
+        raise SettingError(
+            "zdm_cassandra_home, zdm_cassandra_classpath: expected at most one of them, got both"
+        )
+    run_dir = values["zdm_run_dir"]
+    if not run_dir.is_absolute():
+        values["zdm_run_dir"] = rootdir / run_dir
+    return Settings(**values, sources=sources)
+
+
+def readme_table() -> str:
+    """The README's settings table, generated from ``OPTIONS`` so the two cannot drift apart."""
+    rows = ["| ini | command line | environment | default | what it sets |", "|---|---|---|---|---|"]
+    for opt in OPTIONS:
+        default = opt.default(Path("<rootdir>")) if opt.default else ""
+        if opt.name == "zdm_cache_dir":
+            default = "user cache dir/pytest-zdm"
+        shown = str(default).lower() if isinstance(default, bool) else str(default)
+        rows.append(f"| `{opt.name}` | `{opt.cli}` | {opt.env or ''} | {shown} | {opt.help} |")
+    return "\n".join(rows)

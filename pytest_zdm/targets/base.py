@@ -1,0 +1,134 @@
+"""The small interface every target implements, and the endpoint records it yields.
+
+A target is where a ZDM environment comes from: ``local`` processes today, then ``docker``, ``kind``/``kube``
+and ``static``. Fixtures and suites only see :class:`EnvironmentInfo` (endpoints, credentials, versions) and
+the :class:`Control` verbs a target declares, so a new target never touches them.
+
+A target object lives in the supervisor process (``pytest_zdm.supervisor``), which owns whatever the target
+starts (JVMs, proxies, port-forwards, containers) for the whole run; test processes reach it through
+:class:`pytest_zdm.environment.ZdmEnv`.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pytest_zdm.settings import Settings
+
+Progress = Callable[[str], None]
+CLUSTERS = ("origin", "target")
+
+
+class Control(str, enum.Enum):
+    """What a test may do to a running environment, when the target supports it."""
+
+    STOP_NODE = "stop_node"
+    START_NODE = "start_node"
+    PAUSE_NODE = "pause_node"
+    RESUME_NODE = "resume_node"
+    RESTART_PROXY = "restart_proxy"
+    PROXY_LOGS = "proxy_logs"
+    PROXY_CONFIG = "proxy_config"
+
+
+@dataclass(frozen=True)
+class CqlEndpoint:
+    """A CQL contact point and the datacenter a driver should treat as local there."""
+
+    host: str
+    port: int
+    local_dc: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Username and password for a CQL login; the password never appears in ``repr`` or JSON."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class EnvironmentInfo:
+    """What a started target yields: endpoints, versions and where its evidence (logs) is kept."""
+
+    target: str
+    origin: CqlEndpoint
+    target_cluster: CqlEndpoint
+    proxy: CqlEndpoint
+    proxy_http: str
+    usernames: Mapping[str, str]
+    versions: Mapping[str, str] = field(default_factory=dict)
+    controls: tuple[str, ...] = ()
+    logs: Mapping[str, str] = field(default_factory=dict)
+    proxy_settings: Mapping[str, str] = field(default_factory=dict)
+
+    def endpoint(self, cluster: str) -> CqlEndpoint:
+        """The CQL endpoint of ``origin``, ``target`` or ``proxy``."""
+        return {"origin": self.origin, "target": self.target_cluster, "proxy": self.proxy}[cluster]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form (no passwords: they are never written to the run directory)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EnvironmentInfo:
+        """Inverse of :meth:`to_json`."""
+        values = dict(data)
+        for key in ("origin", "target_cluster", "proxy"):
+            values[key] = CqlEndpoint(**values[key])
+        values["controls"] = tuple(values.get("controls", ()))
+        return cls(**values)
+
+    def describe(self) -> list[str]:
+        """Lines for the report header and the ``--zdm-keep`` message."""
+        return [
+            f"origin  {self.origin}  (Cassandra {self.versions.get('origin', '?')}, "
+            f"dc {self.origin.local_dc})",
+            f"target  {self.target_cluster}  (Cassandra {self.versions.get('target', '?')}, "
+            f"dc {self.target_cluster.local_dc})",
+            f"proxy   {self.proxy}  (zdm-proxy {self.versions.get('proxy', '?')}), "
+            f"health/metrics {self.proxy_http}",
+        ]
+
+
+class Target(abc.ABC):
+    """A source of ZDM environments. Implementations live in ``pytest_zdm.targets.<name>``."""
+
+    name: ClassVar[str]
+    controls: ClassVar[frozenset[Control]] = frozenset()
+
+    def __init__(self, settings: Settings, run_dir: Path) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+
+    @classmethod
+    def credentials(cls, settings: Settings) -> Mapping[str, Credentials]:
+        """Credentials for ``origin``, ``target`` and ``proxy`` logins, resolved in each process."""
+        raise NotImplementedError
+
+    @classmethod
+    def plan(cls, settings: Settings) -> Mapping[str, Any]:
+        """Decide what can be decided before start (e.g. ports), so the report header can show it."""
+        del settings
+        return {}
+
+    @abc.abstractmethod
+    def start(self, plan: Mapping[str, Any], progress: Progress) -> EnvironmentInfo:
+        """Start or reach the environment and return once it is ready (see the target's docs)."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop everything this target started. Must be safe to call twice and after a failed start."""
+
+    def control(self, verb: Control, cluster: str | None = None) -> Any:
+        """Carry out ``verb`` (on ``cluster`` where it applies); targets override what they support."""
+        raise NotImplementedError(f"target {self.name!r} does not support {verb.value}")

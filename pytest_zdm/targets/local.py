@@ -1,0 +1,242 @@
+"""The embedded default target: two real Cassandra 5.0 nodes and a real zdm-proxy on loopback.
+
+Origin and target are independent single-node clusters (own cluster names, directories and ports); the
+proxy is pointed at both with real ``ZDM_*`` settings. Everything listens on 127.0.0.1 on ports picked free
+at plan time, so a run never collides with another run or with a crashed run's leftovers.
+
+Ready means what a migration team would check by hand: a CQL login works on each cluster and through the
+proxy, and the proxy's ``/health/readiness`` is 200 with both clusters UP.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pytest_zdm.cql import connect, login_error, release_version
+from pytest_zdm.errors import ControlError, StartupError
+from pytest_zdm.local.cassandra_node import CassandraNode, NodeConfig
+from pytest_zdm.local.ports import LOOPBACK, free_ports, is_free
+from pytest_zdm.local.process import LogWatcher
+from pytest_zdm.local.zdm_proxy import ProxyConfig, ZdmProxyProcess
+from pytest_zdm.provision import provision_cassandra, provision_proxy
+from pytest_zdm.targets.base import (
+    CLUSTERS,
+    Control,
+    CqlEndpoint,
+    Credentials,
+    EnvironmentInfo,
+    Progress,
+    Target,
+)
+
+SUPERUSER = Credentials("cassandra", "cassandra")
+_PORT_NAMES = (
+    "origin_storage",
+    "origin_native",
+    "target_storage",
+    "target_native",
+    "proxy_listen",
+    "proxy_metrics",
+)
+DATACENTER = "datacenter1"
+
+
+def _startup_failure(what: str, reason: object, log: LogWatcher) -> StartupError:
+    return StartupError(f"{what} did not start: {reason}\n--- last lines of {log.path} ---\n{log.tail(40)}")
+
+
+class LocalTarget(Target):
+    """Processes on this machine, owned by the supervisor for the whole run."""
+
+    name = "local"
+    controls = frozenset(Control)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.nodes: dict[str, CassandraNode] = {}
+        self.proxy: ZdmProxyProcess | None = None
+
+    @classmethod
+    def credentials(cls, settings: Any) -> Mapping[str, Credentials]:
+        """The local clusters use Cassandra's default superuser; the proxy forwards the client's login."""
+        del settings
+        return {"origin": SUPERUSER, "target": SUPERUSER, "proxy": SUPERUSER}
+
+    @classmethod
+    def plan(cls, settings: Any) -> Mapping[str, Any]:
+        """Pick six free loopback ports (two per node, listen and metrics for the proxy)."""
+        del settings
+        return dict(zip(_PORT_NAMES, free_ports(len(_PORT_NAMES)), strict=True))
+
+    @staticmethod
+    def planned_info(plan: Mapping[str, Any]) -> dict[str, str]:
+        """Endpoints as planned, for the report header before anything starts."""
+        return {
+            "origin": f"{LOOPBACK}:{plan['origin_native']}",
+            "target": f"{LOOPBACK}:{plan['target_native']}",
+            "proxy": f"{LOOPBACK}:{plan['proxy_listen']}",
+            "proxy_http": f"http://{LOOPBACK}:{plan['proxy_metrics']}",
+        }
+
+    def _ports(self, plan: Mapping[str, Any]) -> dict[str, int]:
+        ports = {name: int(plan[name]) for name in _PORT_NAMES} if plan else {}
+        taken = [name for name, port in ports.items() if not is_free(port)]
+        if not ports or taken:
+            fresh = iter(free_ports(len(_PORT_NAMES), avoid=ports.values()))
+            ports = {
+                name: (next(fresh) if (not ports or name in taken) else ports[name]) for name in _PORT_NAMES
+            }
+        return ports
+
+    def start(self, plan: Mapping[str, Any], progress: Progress) -> EnvironmentInfo:
+        """Provision, boot both nodes side by side, then the proxy; return once everything is ready."""
+        settings = self.settings
+        begin = time.monotonic()
+        deadline = begin + settings.zdm_startup_timeout
+        cassandra = provision_cassandra(settings, progress)
+        proxy_artifact = provision_proxy(settings, progress)
+        ports = self._ports(plan)
+        for cluster in CLUSTERS:
+            cfg = NodeConfig(
+                name=cluster,
+                cluster_name=f"zdm-{cluster}",
+                host=LOOPBACK,
+                storage_port=ports[f"{cluster}_storage"],
+                native_port=ports[f"{cluster}_native"],
+                directory=self.run_dir / cluster,
+                heap=settings.zdm_cassandra_heap,
+                fast_boot=settings.zdm_fast_boot,
+                datacenter=DATACENTER,
+            )
+            self.nodes[cluster] = CassandraNode(cfg, cassandra, timeout=settings.zdm_startup_timeout)
+        boot = "fast-boot properties" if settings.zdm_fast_boot else "stock start-up settings"
+        progress(
+            f"starting origin ({LOOPBACK}:{ports['origin_native']}) and target ({LOOPBACK}:"
+            f"{ports['target_native']}) Cassandra {cassandra.version} nodes, "
+            f"heap {settings.zdm_cassandra_heap}, {boot}; logs in {self.run_dir}"
+        )
+        for node in self.nodes.values():
+            node.launch()
+        for cluster, node in self.nodes.items():
+            self._wait(node.wait_ready, f"{cluster} Cassandra node", node.log)
+            self._wait_login(node.cfg, deadline, node.log)
+            progress(f"{cluster} node ready after {time.monotonic() - begin:.1f}s (pid {node.pid})")
+        proxy_cfg = ProxyConfig(
+            origin_host=LOOPBACK,
+            origin_port=ports["origin_native"],
+            target_host=LOOPBACK,
+            target_port=ports["target_native"],
+            listen_host=LOOPBACK,
+            listen_port=ports["proxy_listen"],
+            metrics_port=ports["proxy_metrics"],
+            origin_credentials=(SUPERUSER.username, SUPERUSER.password),
+            target_credentials=(SUPERUSER.username, SUPERUSER.password),
+            primary_cluster=settings.zdm_primary_cluster,
+            read_mode=settings.zdm_read_mode,
+            origin_dc=DATACENTER,
+            target_dc=DATACENTER,
+        )
+        remaining = max(10.0, deadline - time.monotonic())
+        self.proxy = ZdmProxyProcess(proxy_cfg, proxy_artifact, self.run_dir / "proxy", timeout=remaining)
+        progress(f"starting zdm-proxy {proxy_artifact.version} on {LOOPBACK}:{ports['proxy_listen']}")
+        proxy = self.proxy
+        self._wait(proxy.start, "zdm-proxy", proxy.log)
+        proxy_endpoint = CqlEndpoint(LOOPBACK, ports["proxy_listen"], DATACENTER)
+        error = login_error(proxy_endpoint, SUPERUSER, protocol_version=int(settings.zdm_protocol_version))
+        if error:
+            raise _startup_failure("zdm-proxy", f"CQL login through the proxy failed: {error}", proxy.log)
+        progress(f"zdm-proxy ready after {time.monotonic() - begin:.1f}s (pid {proxy.pid})")
+        versions = {cluster: self._release_version(cluster) for cluster in CLUSTERS}
+        versions["proxy"] = proxy_artifact.version
+        if proxy_artifact.commit:
+            versions["proxy_commit"] = proxy_artifact.commit
+        return EnvironmentInfo(
+            target=self.name,
+            origin=CqlEndpoint(LOOPBACK, ports["origin_native"], DATACENTER),
+            target_cluster=CqlEndpoint(LOOPBACK, ports["target_native"], DATACENTER),
+            proxy=proxy_endpoint,
+            proxy_http=proxy_cfg.http,
+            usernames={c: SUPERUSER.username for c in ("origin", "target", "proxy")},
+            versions=versions,
+            controls=tuple(sorted(c.value for c in self.controls)),
+            logs={
+                "origin": str(self.nodes["origin"].log_path),
+                "target": str(self.nodes["target"].log_path),
+                "proxy": str(proxy.log_path),
+            },
+            proxy_settings=proxy_cfg.public_environment(),
+        )
+
+    @staticmethod
+    def _wait(step: Callable[[], None], what: str, log: LogWatcher) -> None:
+        try:
+            step()
+        except Exception as exc:
+            raise _startup_failure(what, exc, log) from None
+
+    @staticmethod
+    def _wait_login(cfg: NodeConfig, deadline: float, log: LogWatcher) -> None:
+        endpoint = CqlEndpoint(cfg.host, cfg.native_port, cfg.datacenter)
+        while True:
+            error = login_error(endpoint, SUPERUSER, protocol_version=4)
+            if error is None:
+                return
+            if time.monotonic() > deadline:
+                raise _startup_failure(f"{cfg.name} Cassandra node", f"CQL login never worked: {error}", log)
+            time.sleep(0.5)
+
+    def _release_version(self, cluster: str) -> str:
+        cfg = self.nodes[cluster].cfg
+        client = connect(CqlEndpoint(cfg.host, cfg.native_port, cfg.datacenter), SUPERUSER)
+        try:
+            return release_version(client)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Kill the proxy and both JVMs (SIGKILL: their data is deleted anyway), keep the logs."""
+        if self.proxy is not None:
+            self.proxy.stop(graceful=False)
+        for node in self.nodes.values():
+            node.stop(graceful=False)
+            node.remove_data()
+
+    def pids(self) -> dict[str, int]:
+        """Process ids of what runs now (for the leftover registry and benchmarks)."""
+        found = {name: node.pid for name, node in self.nodes.items()}
+        found["proxy"] = self.proxy.pid if self.proxy else None
+        return {name: pid for name, pid in found.items() if pid is not None}
+
+    def control(self, verb: Control, cluster: str | None = None) -> Any:
+        """Stop/start/pause/resume a node, restart the proxy, read the proxy's log or configuration."""
+        if verb in (Control.STOP_NODE, Control.START_NODE, Control.PAUSE_NODE, Control.RESUME_NODE):
+            if cluster not in self.nodes:
+                raise ControlError(f"{verb.value}: expected cluster origin or target, got {cluster!r}")
+            node = self.nodes[cluster]
+            if verb is Control.STOP_NODE:
+                node.stop(graceful=True)
+            elif verb is Control.START_NODE:
+                if not node.running():
+                    node.launch()
+                    self._wait(node.wait_ready, f"{cluster} Cassandra node", node.log)
+                    self._wait_login(node.cfg, time.monotonic() + self.settings.zdm_startup_timeout, node.log)
+            elif verb is Control.PAUSE_NODE:
+                node.pause()
+            else:
+                node.resume()
+            return None
+        if self.proxy is None:
+            raise ControlError(f"{verb.value}: the proxy is not running")
+        if verb is Control.RESTART_PROXY:
+            self._wait(self.proxy.restart, "zdm-proxy (restart)", self.proxy.log)
+            return {"pid": self.proxy.pid, "starts": self.proxy.starts}
+        if verb is Control.PROXY_LOGS:
+            return self.proxy.log.tail(2000)
+        if verb is Control.PROXY_CONFIG:
+            return {
+                "environment": self.proxy.cfg.public_environment(),
+                "parsed": self.proxy.parsed_configuration(),
+            }
+        raise ControlError(f"{verb.value}: not a control of the local target")
