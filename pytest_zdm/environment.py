@@ -26,6 +26,7 @@ from pytest_zdm import leftovers
 from pytest_zdm.cql import CqlClient, connect
 from pytest_zdm.errors import ControlError, StartupError
 from pytest_zdm.settings import Settings
+from pytest_zdm.supervisor import control_address
 from pytest_zdm.targets import target_class
 from pytest_zdm.targets.base import Control, Credentials, EnvironmentInfo
 
@@ -100,7 +101,7 @@ class ZdmEnv:
 def _request(run_dir: Path, args: tuple[Any, ...], timeout: float) -> tuple[str, Any]:
     key = (run_dir / "control.key").read_bytes()
     try:
-        with Client(str(run_dir / "control.sock"), family="AF_UNIX", authkey=key) as conn:
+        with Client(control_address(run_dir), family="AF_UNIX", authkey=key) as conn:
             conn.send(args)
             if not conn.poll(timeout):
                 return "error", f"no answer from the supervisor within {timeout:.0f}s"
@@ -232,10 +233,8 @@ def stop_environment(run_dir: Path, *, timeout: float = 60.0) -> bool:
     if pid is None or ((run_dir / "stopped").exists() and not leftovers.process_alive(pid)):
         _reap(run_dir)
         return False
-    if (run_dir / "control.sock").exists():
-        _request(run_dir, ("shutdown",), 10)
-    elif leftovers.process_alive(pid):
-        os.kill(pid, signal.SIGTERM)
+    if leftovers.process_alive(pid):
+        os.kill(pid, signal.SIGTERM)  # the supervisor stops its target and exits
     deadline = time.monotonic() + timeout
     while leftovers.process_alive(pid) and time.monotonic() < deadline:
         _reap(run_dir, wait=False)

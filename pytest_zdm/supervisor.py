@@ -9,11 +9,12 @@ owning pytest process dies (even by SIGKILL) it stops everything by itself withi
 die with it in any case (``PR_SET_PDEATHSIG``).
 
 Files in RUN_DIR: ``request.json`` (in), ``progress.log``, ``env.json`` or ``failed.txt`` (out),
-``control.sock`` + ``control.key`` (controls), ``supervisor.log``.
+``control.key`` (controls, on the socket :func:`control_address`), ``supervisor.log``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -40,6 +41,15 @@ class _Shutdown(Exception):
 def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
     del frame
     raise _Shutdown(signal.Signals(signum).name)
+
+
+def control_address(run_dir: Path) -> str:
+    """Where the supervisor listens: an abstract Unix socket named after the run directory.
+
+    Abstract names (Linux) have no file, so the 108-byte limit on socket paths never bites deep run
+    directories, and nothing is left on disk.
+    """
+    return "\0pytest-zdm-" + hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:24]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -98,9 +108,7 @@ class Supervisor:
         code = 0
         try:
             info = self.target.start(self.plan, self.progress)
-            sock = self.run_dir / "control.sock"
-            sock.unlink(missing_ok=True)
-            listener = Listener(str(sock), family="AF_UNIX", authkey=self.authkey)
+            listener = Listener(control_address(self.run_dir), family="AF_UNIX", authkey=self.authkey)
             write_atomic(self.run_dir / "env.json", json.dumps(info.to_json(), indent=2))
             self.serve(listener)
         except _Shutdown as why:

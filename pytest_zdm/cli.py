@@ -1,0 +1,127 @@
+"""``zdm-verify``: provision artifacts, bring an environment up or down, print the settings table.
+
+Errors are one line on stderr and exit code 1 (2 for usage errors), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from pytest_zdm import leftovers
+from pytest_zdm.environment import start_or_attach, stop_environment, supervisor_pid
+from pytest_zdm.errors import ZdmError
+from pytest_zdm.provision import provision_cassandra, provision_proxy
+from pytest_zdm.settings import OPTIONS, Settings, readme_table, resolve
+from pytest_zdm.targets import target_class
+
+
+def _say(message: str) -> None:
+    print(f"[zdm-verify] {message}", file=sys.stderr, flush=True)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    cli = {opt.name: getattr(args, opt.name, None) for opt in OPTIONS}
+    return resolve(cli=cli, ini={}, environ=os.environ, rootdir=Path.cwd())
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    for opt in OPTIONS:
+        if opt.is_flag:
+            parser.add_argument(opt.cli, dest=opt.name, nargs="?", const="true", default=None, help=opt.help)
+        else:
+            parser.add_argument(opt.cli, dest=opt.name, default=None, help=opt.help)
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    """Fetch and verify Cassandra's jars and the zdm-proxy binary."""
+    settings = _settings(args)
+    cassandra = provision_cassandra(settings, _say)
+    print(f"cassandra {cassandra.version}: {len(cassandra.jars)} jars ({cassandra.source})")
+    if not args.cassandra_only:
+        proxy = provision_proxy(settings, _say)
+        print(
+            f"zdm-proxy {proxy.version} commit {proxy.commit or 'unknown'}: {proxy.binary} ({proxy.source})"
+        )
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start an environment that outlives this command (like ``--zdm-keep``)."""
+    settings = _settings(args)
+    settings = Settings.from_json({**settings.to_json(), "zdm_keep": True})
+    cls = target_class(settings.zdm_target)
+    run_dir = settings.zdm_run_dir / ("up-" + time.strftime("%Y%m%d-%H%M%S"))
+    env = start_or_attach(run_dir, settings, plan=cls.plan(settings), owner_pid=None, progress=_say)
+    for line in env.info.describe():
+        print(line)
+    print(f"run dir {run_dir}; stop it with: zdm-verify down {run_dir}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Stop environments left running (by ``up`` or ``--zdm-keep``), or sweep crashed runs' leftovers."""
+    settings = _settings(args)
+    if args.stale:
+        for line in leftovers.sweep(settings.zdm_cache_dir) or ["nothing left behind by crashed runs"]:
+            print(line)
+        return 0
+    if not args.run_dir:
+        raise ZdmError("down: expected a run directory (printed by 'up' or --zdm-keep) or --stale")
+    run_dir = Path(args.run_dir).resolve()
+    if supervisor_pid(run_dir) is None:
+        raise ZdmError(f"down: {run_dir} is not a pytest-zdm run directory (no supervisor.pid)")
+    stopped = stop_environment(run_dir)
+    print(f"{'stopped' if stopped else 'already stopped'}: {run_dir}")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Print the settings table (the README's table is this output)."""
+    del args
+    print(readme_table())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="zdm-verify", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("provision", help="fetch and verify Cassandra jars and the zdm-proxy binary")
+    p.add_argument("--cassandra-only", action="store_true", help="only the Cassandra jars")
+    _add_settings(p)
+    p.set_defaults(func=cmd_provision)
+    p = sub.add_parser("up", help="start an environment and leave it running")
+    _add_settings(p)
+    p.set_defaults(func=cmd_up)
+    p = sub.add_parser("down", help="stop an environment left running")
+    p.add_argument("run_dir", nargs="?", help="run directory printed by 'up' or --zdm-keep")
+    p.add_argument("--stale", action="store_true", help="kill what crashed runs left behind")
+    _add_settings(p)
+    p.set_defaults(func=cmd_down)
+    p = sub.add_parser("settings", help="print the settings table")
+    p.set_defaults(func=cmd_settings)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``zdm-verify`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ZdmError as exc:
+        first, _, rest = str(exc).partition("\n")
+        print(f"zdm-verify: error: {first}", file=sys.stderr)
+        if rest:
+            print(rest, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("zdm-verify: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The ``local`` target for real: two Cassandra 5.0 nodes and a zdm-proxy, started, shared and stopped.
+
+Tests that use this process's own environment run in one xdist group; the lifecycle tests start their own
+runs with pytester in subprocesses, exactly as users run pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_zdm.local.zdm_proxy import readiness
+
+from .helpers import run_dirs, start_pytest, supervisors_of, wait_no_leftovers
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("proxy_available")]
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUND_TRIP = (ROOT / "suites" / "test_round_trip.py").read_text()
+HOLD = """
+import os, pathlib, time
+def test_hold(zdm_env):
+    pathlib.Path(os.environ["HOLD_FILE"]).write_text(str(zdm_env.run_dir))
+    time.sleep(300)
+"""
+BOOT_TIMEOUT = 400
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = BOOT_TIMEOUT) -> str:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"pytest ended early:\n{proc.stdout.read() if proc.stdout else ''}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{path} not written within {timeout}s")
+        time.sleep(0.2)
+    return path.read_text()
+
+
+@pytest.mark.xdist_group("local-env")
+class TestSharedEnvironment:
+    """Checks against this run's own environment."""
+
+    def test_row_written_through_proxy_is_on_origin_and_target(
+        self, zdm_keyspace, proxy_session, origin_session, target_session
+    ):
+        table = f"{zdm_keyspace}.rt"
+        proxy_session.execute(f"CREATE TABLE {table} (k int PRIMARY KEY, v text)")
+        proxy_session.execute(f"INSERT INTO {table} (k, v) VALUES (1, 'both') USING TIMESTAMP 42")
+        for name, session in (("origin", origin_session), ("target", target_session)):
+            row = session.execute(f"SELECT v, WRITETIME(v) AS wt FROM {table} WHERE k = 1").one()
+            assert row is not None and (row.v, row.wt) == ("both", 42), f"{name} holds {row}"
+
+    def test_the_two_clusters_are_independent(
+        self, zdm_keyspace, proxy_session, origin_session, target_session
+    ):
+        """A row written straight to origin is not on target: the proxy is not pointed at one cluster twice."""
+        table = f"{zdm_keyspace}.independent"
+        proxy_session.execute(f"CREATE TABLE {table} (k int PRIMARY KEY, v text)")
+        origin_session.execute(f"INSERT INTO {table} (k, v) VALUES (7, 'origin only')")
+        assert origin_session.execute(f"SELECT v FROM {table} WHERE k = 7").one().v == "origin only"
+        assert target_session.execute(f"SELECT v FROM {table} WHERE k = 7").one() is None
+        names = {
+            origin_session.execute("SELECT cluster_name FROM system.local").one().cluster_name,
+            target_session.execute("SELECT cluster_name FROM system.local").one().cluster_name,
+        }
+        assert names == {"zdm-origin", "zdm-target"}
+
+    def test_readiness_is_200_with_both_clusters_up(self, zdm_env):
+        status, body = readiness(zdm_env.info.proxy_http)
+        assert status == 200, body
+        assert body["Status"] == "UP"
+        assert body["OriginStatus"]["Status"] == "UP" and body["TargetStatus"]["Status"] == "UP"
+
+    def test_versions_and_effective_proxy_configuration(self, zdm_env):
+        assert zdm_env.info.versions["origin"].startswith("5.0")
+        assert zdm_env.info.versions["target"].startswith("5.0")
+        config = zdm_env.proxy_config()
+        parsed = config["parsed"]
+        assert parsed["PrimaryCluster"] == "ORIGIN" and parsed["ReadMode"] == "PRIMARY_ONLY"
+        assert parsed["OriginContactPoints"] == "127.0.0.1"
+        assert parsed["ProxyListenPort"] == zdm_env.info.proxy.port
+        assert config["environment"]["ZDM_ORIGIN_PASSWORD"] == "***"
+        assert all(name.startswith("ZDM_") for name in config["environment"])
+
+    def test_restarting_the_proxy_keeps_clients_working(self, zdm_env, zdm_keyspace, proxy_session):
+        before = zdm_env.restart_proxy()
+        assert before["starts"] >= 2
+        status, _ = readiness(zdm_env.info.proxy_http)
+        assert status == 200
+        deadline = time.monotonic() + 60
+        while True:  # the driver reconnects on its own schedule
+            try:
+                proxy_session.execute("SELECT release_version FROM system.local")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+
+def _pytest(pytester, *args, timeout=BOOT_TIMEOUT):
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=timeout)
+
+
+def test_two_runs_in_a_row(pytester):
+    pytester.makepyfile(test_round_trip=ROUND_TRIP)
+    for attempt in (1, 2):
+        result = _pytest(pytester)
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(["*environment ready in *s*", "*stopped at the end of the run*"])
+        run = run_dirs(pytester.path)[-1]
+        assert wait_no_leftovers(run) == [], f"run {attempt} left processes behind"
+        assert (run / "origin" / "logs" / "system.log").exists() and (run / "proxy" / "proxy.log").exists()
+        assert not (run / "origin" / "data").exists(), "node data should be removed at stop"
+    assert len(run_dirs(pytester.path)) == 2
+
+
+def test_xdist_workers_share_one_environment(pytester):
+    pytester.makepyfile(
+        """
+        import json, os, pathlib, pytest
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_record(i, zdm_env, proxy_session, worker_id):
+            proxy_session.execute("SELECT release_version FROM system.local")
+            out = pathlib.Path(str(zdm_env.run_dir)) / f"seen-{i}.json"
+            sup = (pathlib.Path(str(zdm_env.run_dir)) / "supervisor.pid").read_text()
+            out.write_text(json.dumps([worker_id, zdm_env.info.proxy.port, sup, os.getpid()]))
+        """
+    )
+    result = _pytest(pytester, "-n", "2")
+    result.assert_outcomes(passed=4)
+    run = run_dirs(pytester.path)[-1]
+    seen = [json.loads((run / f"seen-{i}.json").read_text()) for i in range(4)]
+    assert len({s[0] for s in seen}) == 2, f"both workers should have run tests: {seen}"
+    assert len({s[1] for s in seen}) == 1 and len({s[2] for s in seen}) == 1, seen
+    assert (run / "progress.log").read_text().count("starting origin") == 1
+    assert wait_no_leftovers(run) == []
+
+
+def test_a_run_after_a_sigkilled_run(pytester, tmp_path):
+    pytester.makepyfile(test_hold=HOLD, test_round_trip=ROUND_TRIP)
+    hold = tmp_path / "hold"
+    first = start_pytest(["test_hold.py"], cwd=pytester.path, env={"HOLD_FILE": str(hold)})
+    killed_run = Path(_wait_for(hold, first))
+    assert supervisors_of(killed_run), "the held run should have a live supervisor"
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+    result = _pytest(pytester, "test_round_trip.py")
+    result.assert_outcomes(passed=1)
+    assert wait_no_leftovers(killed_run) == [], "the SIGKILLed run's processes are still alive"
+
+
+def test_ctrl_c_leaves_nothing_behind(pytester, tmp_path):
+    pytester.makepyfile(test_hold=HOLD)
+    hold = tmp_path / "hold"
+    proc = start_pytest(["test_hold.py"], cwd=pytester.path, env={"HOLD_FILE": str(hold)})
+    run = Path(_wait_for(hold, proc))
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert "KeyboardInterrupt" in out
+    assert wait_no_leftovers(run, timeout=10) == []
+
+
+def test_startup_failure_shows_the_log_tail_and_cleans_up(pytester):
+    pytester.makepyfile("def test_needs_env(zdm_env): pass")
+    result = _pytest(pytester, "--zdm-startup-timeout=2")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*zdm environment unavailable: origin Cassandra node did not start: not ready within 2s*",
+            "*--- last lines of *origin/logs/system.log ---*",
+        ]  # fmt: skip
+    )
+    assert wait_no_leftovers(run_dirs(pytester.path)[-1]) == []
+
+
+def test_keep_leaves_the_environment_running_until_down(pytester):
+    pytester.makepyfile(test_round_trip=ROUND_TRIP)
+    result = _pytest(pytester, "--zdm-keep")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*left running (--zdm-keep)*stop it with: zdm-verify down *"])
+    run = run_dirs(pytester.path)[-1]
+    try:
+        info = json.loads((run / "env.json").read_text())
+        status, body = readiness(info["proxy_http"])
+        assert status == 200, "a kept environment should still be ready after pytest exited"
+    finally:
+        down = subprocess.run(
+            [sys.executable, "-m", "pytest_zdm.cli", "down", str(run)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert down.returncode == 0 and "stopped" in down.stdout, down.stderr
+    assert wait_no_leftovers(run) == []

@@ -1,0 +1,88 @@
+"""Settings: one name per setting, CLI > environment > ini > default, one-line errors naming the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_zdm.errors import SettingError
+from pytest_zdm.settings import CASSANDRA_VERSION, OPTIONS, Settings, readme_table, resolve
+
+ROOT = Path("/project")
+
+
+def settings(cli=None, ini=None, environ=None) -> Settings:
+    return resolve(cli=cli or {}, ini=ini or {}, environ=environ or {}, rootdir=ROOT)
+
+
+def test_defaults():
+    s = settings()
+    assert s.zdm_target == "local"
+    assert s.zdm_keep is False
+    assert s.zdm_fast_boot is True
+    assert s.zdm_cassandra_version == CASSANDRA_VERSION
+    assert s.zdm_run_dir == ROOT / "reports" / "runs"
+    assert s.zdm_primary_cluster == "ORIGIN" and s.zdm_read_mode == "PRIMARY_ONLY"
+    assert all(source == "default" for source in s.sources.values())
+
+
+def test_cli_beats_environment_beats_ini():
+    ini = {"zdm_cassandra_heap": "512M", "zdm_run_dir": "ini-runs"}
+    env = {"PYTEST_ZDM_RUN_DIR": "/env-runs"}
+    s = settings(cli={"zdm_run_dir": "/cli-runs"}, ini=ini, environ=env)
+    assert s.zdm_run_dir == Path("/cli-runs") and s.sources["zdm_run_dir"] == "command line"
+    s = settings(ini=ini, environ=env)
+    assert s.zdm_run_dir == Path("/env-runs") and s.sources["zdm_run_dir"] == "environment PYTEST_ZDM_RUN_DIR"
+    s = settings(ini=ini)
+    assert s.zdm_run_dir == ROOT / "ini-runs" and s.zdm_cassandra_heap == "512M"
+
+
+def test_explicit_false_on_the_command_line_overrides_true_in_ini():
+    s = settings(cli={"zdm_fast_boot": "false"}, ini={"zdm_fast_boot": "true"})
+    assert s.zdm_fast_boot is False
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [
+        ("zdm_target", "kind8", "zdm_target: expected one of local, got 'kind8'"),
+        ("zdm_keep", "maybe", "zdm_keep: expected true or false, got 'maybe'"),
+        ("zdm_startup_timeout", "soon", "zdm_startup_timeout: expected a number of seconds, got 'soon'"),
+        ("zdm_startup_timeout", "-3", "zdm_startup_timeout: expected a positive number of seconds, got '-3'"),
+        ("zdm_cassandra_heap", "64M", "zdm_cassandra_heap: expected at least 128M"),
+        (
+            "zdm_read_mode",
+            "ASYNC_READS_ON_SECONDARY",
+            "zdm_read_mode: expected one of PRIMARY_ONLY, "
+            "DUAL_ASYNC_ON_SECONDARY, got 'ASYNC_READS_ON_SECONDARY'",
+        ),
+        ("zdm_proxy_binary", "/nonexistent/proxy", "zdm_proxy_binary: expected the path of an existing file"),
+        ("zdm_protocol_version", "6", "zdm_protocol_version: expected one of 3, 4, 5, got '6'"),
+    ],
+)
+def test_bad_values_name_the_setting_and_what_was_expected(name, raw, expected):
+    with pytest.raises(SettingError) as err:
+        settings(cli={name: raw})
+    assert str(err.value).startswith(expected)
+    assert "\n" not in str(err.value)
+
+
+def test_cassandra_home_and_classpath_are_exclusive(tmp_path):
+    with pytest.raises(SettingError, match="at most one of them"):
+        settings(cli={"zdm_cassandra_home": str(tmp_path), "zdm_cassandra_classpath": str(tmp_path)})
+
+
+def test_json_round_trip_for_the_supervisor():
+    s = settings(cli={"zdm_keep": "yes", "zdm_cassandra_heap": "1g"})
+    back = Settings.from_json(s.to_json())
+    assert back == s
+    assert isinstance(back.zdm_run_dir, Path)
+
+
+def test_readme_table_lists_every_setting_and_matches_the_readme():
+    table = readme_table()
+    for opt in OPTIONS:
+        assert f"`{opt.name}` | `{opt.cli}`" in table
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert table in readme, "README settings table is stale: paste the output of `zdm-verify settings`"
