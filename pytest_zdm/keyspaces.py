@@ -21,7 +21,8 @@ def run_keyspace_name(run_id: str, worker: str) -> str:
     return name
 
 
-def _own(name: str) -> str:
+def own(name: str) -> str:
+    """Return ``name`` if it is one of the framework's keyspaces; raise otherwise."""
     if not name.startswith(PREFIX) or not _VALID.fullmatch(name):
         raise ZdmError(
             f"keyspace {name!r} is not a pytest-zdm keyspace (expected a name starting {PREFIX!r})"
@@ -31,7 +32,7 @@ def _own(name: str) -> str:
 
 def create(session: Any, name: str, replication: str = SIMPLE_RF1) -> None:
     """Create one of the framework's keyspaces (through the proxy, so it exists on both clusters)."""
-    session.execute(f"CREATE KEYSPACE IF NOT EXISTS {_own(name)} WITH replication = {replication}")
+    session.execute(f"CREATE KEYSPACE IF NOT EXISTS {own(name)} WITH replication = {replication}")
 
 
 def exists(session: Any, name: str) -> bool:
@@ -57,4 +58,4 @@ def wait_exists(sessions: dict[str, Any], name: str, timeout: float = 30.0) -> N
 
 def drop(session: Any, name: str) -> None:
     """Drop one of the framework's keyspaces; refuses any other name."""
-    session.execute(f"DROP KEYSPACE IF EXISTS {_own(name)}")
+    session.execute(f"DROP KEYSPACE IF EXISTS {own(name)}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 #: Every process the framework starts carries this variable with its run directory as value.
-RUN_MARKER = "PYTEST_ZDM_RUN_DIR"
+RUN_MARKER = "PYTEST_ZDM_RUN_MARKER"
 
 
 @dataclass(frozen=True)

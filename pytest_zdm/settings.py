@@ -285,7 +285,8 @@ def resolve(
     """Build :class:`Settings` from raw strings: CLI > environment > ini > default.
 
     ``is not None`` (never ``or``) decides whether a layer has a value, so an explicit ``false`` or an
-    empty string on the command line still overrides the ini file.
+    empty string on the command line still overrides the ini file. An empty environment variable counts
+    as unset, as shells and CI systems usually mean it.
     """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -294,7 +295,7 @@ def resolve(
         source = "default"
         if cli.get(opt.name) is not None:
             raw, source = cli[opt.name], "command line"
-        elif opt.env and environ.get(opt.env) is not None:
+        elif opt.env and environ.get(opt.env):  # an empty variable counts as unset
             raw, source = environ[opt.env], f"environment {opt.env}"
         elif ini.get(opt.name) is not None:
             raw, source = ini[opt.name], "ini"

@@ -62,7 +62,7 @@ class TestSharedEnvironment:
     def test_the_two_clusters_are_independent(
         self, zdm_keyspace, proxy_session, origin_session, target_session
     ):
-        """A row written straight to origin is not on target: the proxy is not pointed at one cluster twice."""
+        """A row written straight to origin is not on target: proxy not pointed twice at one cluster."""
         table = f"{zdm_keyspace}.independent"
         proxy_session.execute(f"CREATE TABLE {table} (k int PRIMARY KEY, v text)")
         origin_session.execute(f"INSERT INTO {table} (k, v) VALUES (7, 'origin only')")
@@ -180,7 +180,7 @@ def test_startup_failure_shows_the_log_tail_and_cleans_up(pytester):
         [
             "*zdm environment unavailable: origin Cassandra node did not start: not ready within 2s*",
             "*--- last lines of *origin/logs/system.log ---*",
-        ]  # fmt: skip
+        ]
     )
     assert wait_no_leftovers(run_dirs(pytester.path)[-1]) == []
 
@@ -193,7 +193,7 @@ def test_keep_leaves_the_environment_running_until_down(pytester):
     run = run_dirs(pytester.path)[-1]
     try:
         info = json.loads((run / "env.json").read_text())
-        status, body = readiness(info["proxy_http"])
+        status, _ = readiness(info["proxy_http"])
         assert status == 200, "a kept environment should still be ready after pytest exited"
     finally:
         down = subprocess.run(

@@ -1,0 +1,97 @@
+"""Guards that keep the framework inside its own keyspaces, and the processes it owns."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pytest_zdm import cqlfiles, keyspaces, leftovers
+from pytest_zdm.errors import ZdmError
+from pytest_zdm.local.process import LogWatcher
+
+
+@pytest.mark.parametrize(
+    "name", ["app_data", "system", "system_auth", "zdm_verify_x; DROP KEYSPACE app", "ZDM_VERIFY_A"]
+)
+def test_refuses_to_touch_other_keyspaces(name):
+    class Recorder:
+        statements: list[str] = []
+
+        def execute(self, statement):
+            self.statements.append(statement)
+
+    session = Recorder()
+    with pytest.raises(ZdmError, match="is not a pytest-zdm keyspace"):
+        keyspaces.drop(session, name)
+    with pytest.raises(ZdmError, match="is not a pytest-zdm keyspace"):
+        keyspaces.create(session, name)
+    assert session.statements == [], "nothing may be sent for a foreign keyspace"
+
+
+def test_run_keyspace_names_are_valid_unique_and_ours():
+    a = keyspaces.run_keyspace_name("20261129-021627-5b20d3", "gw0")
+    b = keyspaces.run_keyspace_name("20261129-021627-5b20d3", "gw1")
+    assert a != b and a.startswith(keyspaces.PREFIX) and len(a) <= 48
+    assert keyspaces.own(a) == a
+
+
+def test_cql_files_are_applied_to_our_keyspace_only(tmp_path):
+    cql = tmp_path / "s.cql"
+    cql.write_text(
+        "-- comment\n"
+        "CREATE TABLE {keyspace}.t (k int PRIMARY KEY);\n"
+        "CREATE TABLE {keyspace}.u (k int PRIMARY KEY);\n"
+    )
+    assert cqlfiles.statements(cql, "zdm_verify_a_main") == [
+        "CREATE TABLE zdm_verify_a_main.t (k int PRIMARY KEY)",
+        "CREATE TABLE zdm_verify_a_main.u (k int PRIMARY KEY)",
+    ]
+    with pytest.raises(ZdmError):
+        cqlfiles.statements(cql, "production")
+
+
+def _marked_sleeper(run_dir: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, leftovers.RUN_MARKER: run_dir}
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"], env=env, start_new_session=True
+    )
+
+
+def test_sweep_kills_what_a_dead_supervisor_left_and_spares_the_rest(tmp_path):
+    cache = tmp_path / "cache"
+    dead_run, live_run = str(tmp_path / "dead-run"), str(tmp_path / "live-run")
+    orphan = _marked_sleeper(dead_run)
+    bystander = _marked_sleeper(live_run)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    try:
+        leftovers.register(cache, leftovers.LiveEntry(dead_run, gone.pid, time.time() - 5, None, False))
+        me = leftovers.current_process_started()
+        leftovers.register(cache, leftovers.LiveEntry(live_run, os.getpid(), me, None, False))
+        cleaned = leftovers.sweep(cache)
+        assert len(cleaned) == 1 and dead_run in cleaned[0]
+        assert orphan.wait(timeout=10) == -9
+        assert bystander.poll() is None, "a process of a live supervisor's run must not be touched"
+        assert [e.run_dir for _, e in leftovers.entries(cache)] == [live_run]
+    finally:
+        for proc in (orphan, bystander):
+            proc.kill()
+            proc.wait()
+
+
+def test_log_watcher_finds_lines_after_a_mark(tmp_path):
+    log = tmp_path / "system.log"
+    log.write_text("INFO Startup complete\n")
+    watcher = LogWatcher(log)
+    mark = watcher.mark()
+    assert watcher.search("Startup complete") and watcher.search("Startup complete", mark) is None
+    with log.open("a") as fh:
+        fh.write("INFO Startup complete (again)\n")
+    assert watcher.wait_for(r"Startup complete \(again\)", timeout=1, since=mark)
+    with pytest.raises(TimeoutError, match="not seen in"):
+        watcher.wait_for("never", timeout=0.3)
+    assert watcher.tail(1) == "INFO Startup complete (again)"

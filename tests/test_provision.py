@@ -1,0 +1,91 @@
+"""Provisioning: real artifacts, verified, cached; missing tools and bad artifacts are one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_zdm.errors import ProvisionError
+from pytest_zdm.provision import check_cassandra_classpath, check_proxy_binary, provision_cassandra
+from pytest_zdm.settings import Settings, resolve
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_zdm.cli", *args],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}, check=False,
+    )  # fmt: skip
+
+
+def test_cached_cassandra_is_verified_and_not_fetched_again(zdm_settings: Settings):
+    first = provision_cassandra(zdm_settings, progress=lambda _: None)
+    log = zdm_settings.zdm_cache_dir / "cassandra" / first.version / "mvn.log"
+    before = log.stat().st_mtime_ns if log.exists() else None
+    messages: list[str] = []
+    again = provision_cassandra(zdm_settings, progress=messages.append)
+    assert again.jars == first.jars and again.version == zdm_settings.zdm_cassandra_version
+    assert messages == [], "a warm cache must not fetch or even announce a fetch"
+    assert (log.stat().st_mtime_ns if log.exists() else None) == before
+    # and the jars really load Cassandra
+    assert check_cassandra_classpath(first.jars, "test").version == zdm_settings.zdm_cassandra_version
+
+
+def test_user_supplied_classpath_is_used_and_checked(zdm_settings: Settings, tmp_path: Path):
+    cached = provision_cassandra(zdm_settings, progress=lambda _: None)
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for jar in cached.jars:
+        (lib / jar.name).symlink_to(jar)
+    settings = resolve(cli={"zdm_cassandra_classpath": str(lib)}, ini={}, environ={}, rootdir=tmp_path)
+    artifact = provision_cassandra(settings, progress=lambda _: None)
+    assert (
+        artifact.version == zdm_settings.zdm_cassandra_version
+        and "zdm_cassandra_classpath" in artifact.source
+    )
+    (lib / next(j.name for j in cached.jars if j.name.startswith("guava"))).unlink()
+    with pytest.raises(ProvisionError, match="classpath does not load Cassandra"):
+        provision_cassandra(settings, progress=lambda _: None)
+
+
+def test_a_binary_that_is_not_zdm_proxy_is_rejected(tmp_path: Path):
+    with pytest.raises(ProvisionError, match="is not a zdm-proxy"):
+        check_proxy_binary(Path("/bin/echo"), "zdm_proxy_binary /bin/echo")
+
+
+def test_missing_tools_are_one_line_errors(tmp_path: Path):
+    empty_path = tmp_path / "bin"
+    empty_path.mkdir()
+    result = _cli("provision", env={"PATH": str(empty_path), "PYTEST_ZDM_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "zdm-verify: error: mvn not found on PATH: the local target fetches Cassandra's jars from Maven "
+        "Central with Maven"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_go_is_a_one_line_error(zdm_settings: Settings, tmp_path: Path):
+    provision_cassandra(zdm_settings, progress=lambda _: None)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "java").symlink_to(subprocess.check_output(["sh", "-c", "command -v java"], text=True).strip())
+    cache = str(zdm_settings.zdm_cache_dir)
+    env = {"PATH": str(bin_dir), "PYTEST_ZDM_CACHE_DIR": cache, "PYTEST_ZDM_PROXY_BINARY": ""}
+    result = _cli("provision", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "zdm-verify: error: go not found on PATH: the local target builds zdm-proxy with go install "
+        "(or set zdm_proxy_binary)"
+    )
+
+
+def test_bad_setting_on_the_cli_is_a_one_line_error():
+    result = _cli("provision", "--zdm-cassandra-heap=lots")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "zdm-verify: error: zdm_cassandra_heap: expected a JVM heap size such as 256M or 1G, got 'lots'"
+    )
