@@ -111,7 +111,8 @@ def _request(run_dir: Path, args: tuple[Any, ...], timeout: float) -> tuple[str,
         return "error", f"supervisor unreachable ({exc}); see {run_dir / 'supervisor.log'}"
 
 
-def _attach(run_dir: Path, settings: Settings, ready_seconds: float | None = None) -> ZdmEnv:
+def attach(run_dir: Path, settings: Settings, ready_seconds: float | None = None) -> ZdmEnv:
+    """The environment a supervisor published in ``run_dir`` (e.g. one left running by ``--zdm-keep``)."""
     info = EnvironmentInfo.from_json(json.loads((run_dir / "env.json").read_text()))
     return ZdmEnv(
         info=info,
@@ -139,7 +140,7 @@ def start_or_attach(
         raise StartupError(f"another process held {run_dir / 'start.lock'} for too long") from None
     try:
         if (run_dir / "env.json").exists():
-            return _attach(run_dir, settings)
+            return attach(run_dir, settings)
         if (run_dir / "failed.txt").exists():
             raise StartupError((run_dir / "failed.txt").read_text())
         return _spawn_and_wait(run_dir, settings, plan=plan, owner_pid=owner_pid, progress=progress)
@@ -189,7 +190,7 @@ def _spawn_and_wait(
         if (run_dir / "env.json").exists():
             seconds = time.monotonic() - began
             progress(f"environment ready in {seconds:.1f}s")
-            return _attach(run_dir, settings, ready_seconds=seconds)
+            return attach(run_dir, settings, ready_seconds=seconds)
         if (run_dir / "failed.txt").exists() or proc.poll() is not None:
             proc.wait(timeout=60)
             _relay(progress_log, seen, progress)

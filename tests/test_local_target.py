@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_zdm.environment import ZdmEnv, attach
 from pytest_zdm.local.zdm_proxy import readiness
 
 from .helpers import run_dirs, start_pytest, supervisors_of, wait_no_leftovers
@@ -23,7 +25,6 @@ from .helpers import run_dirs, start_pytest, supervisors_of, wait_no_leftovers
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("proxy_available")]
 
 ROOT = Path(__file__).resolve().parent.parent
-ROUND_TRIP = (ROOT / "suites" / "test_round_trip.py").read_text()
 HOLD = """
 import os, pathlib, time
 def test_hold(zdm_env):
@@ -91,20 +92,12 @@ class TestSharedEnvironment:
         assert config["environment"]["ZDM_ORIGIN_PASSWORD"] == "***"
         assert all(name.startswith("ZDM_") for name in config["environment"])
 
-    def test_restarting_the_proxy_keeps_clients_working(self, zdm_env, zdm_keyspace, proxy_session):
-        before = zdm_env.restart_proxy()
-        assert before["starts"] >= 2
-        status, _ = readiness(zdm_env.info.proxy_http)
-        assert status == 200
-        deadline = time.monotonic() + 60
-        while True:  # the driver reconnects on its own schedule
-            try:
-                proxy_session.execute("SELECT release_version FROM system.local")
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+
+def _with_round_trip_suite(pytester) -> None:
+    """Copy the real round-trip suite and the CQL it uses into the pytester directory."""
+    shutil.copytree(ROOT / "fixtures", pytester.path / "fixtures")
+    (pytester.path / "suites").mkdir()
+    shutil.copy(ROOT / "suites" / "test_round_trip.py", pytester.path / "suites" / "test_round_trip.py")
 
 
 def _pytest(pytester, *args, timeout=BOOT_TIMEOUT):
@@ -112,7 +105,7 @@ def _pytest(pytester, *args, timeout=BOOT_TIMEOUT):
 
 
 def test_two_runs_in_a_row(pytester):
-    pytester.makepyfile(test_round_trip=ROUND_TRIP)
+    _with_round_trip_suite(pytester)
     for attempt in (1, 2):
         result = _pytest(pytester)
         result.assert_outcomes(passed=1)
@@ -148,14 +141,15 @@ def test_xdist_workers_share_one_environment(pytester):
 
 
 def test_a_run_after_a_sigkilled_run(pytester, tmp_path):
-    pytester.makepyfile(test_hold=HOLD, test_round_trip=ROUND_TRIP)
+    pytester.makepyfile(test_hold=HOLD)
+    _with_round_trip_suite(pytester)
     hold = tmp_path / "hold"
     first = start_pytest(["test_hold.py"], cwd=pytester.path, env={"HOLD_FILE": str(hold)})
     killed_run = Path(_wait_for(hold, first))
     assert supervisors_of(killed_run), "the held run should have a live supervisor"
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
-    result = _pytest(pytester, "test_round_trip.py")
+    result = _pytest(pytester, "suites")
     result.assert_outcomes(passed=1)
     assert wait_no_leftovers(killed_run) == [], "the SIGKILLed run's processes are still alive"
 
@@ -185,16 +179,18 @@ def test_startup_failure_shows_the_log_tail_and_cleans_up(pytester):
     assert wait_no_leftovers(run_dirs(pytester.path)[-1]) == []
 
 
-def test_keep_leaves_the_environment_running_until_down(pytester):
-    pytester.makepyfile(test_round_trip=ROUND_TRIP)
+def test_keep_leaves_the_environment_running_until_down(pytester, zdm_settings):
+    """--zdm-keep, then another process attaches, drives the controls, and `zdm-verify down` ends it."""
+    _with_round_trip_suite(pytester)
     result = _pytest(pytester, "--zdm-keep")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*left running (--zdm-keep)*stop it with: zdm-verify down *"])
     run = run_dirs(pytester.path)[-1]
     try:
-        info = json.loads((run / "env.json").read_text())
-        status, _ = readiness(info["proxy_http"])
+        env = attach(run, zdm_settings)
+        status, _ = readiness(env.info.proxy_http)
         assert status == 200, "a kept environment should still be ready after pytest exited"
+        _exercise_controls(env)
     finally:
         down = subprocess.run(
             [sys.executable, "-m", "pytest_zdm.cli", "down", str(run)],
@@ -204,3 +200,41 @@ def test_keep_leaves_the_environment_running_until_down(pytester):
         )
     assert down.returncode == 0 and "stopped" in down.stdout, down.stderr
     assert wait_no_leftovers(run) == []
+
+
+def _until(check, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+        except Exception as exc:  # the driver reconnects on its own schedule
+            result, last = None, exc
+        else:
+            last = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s (last error: {last})")
+        time.sleep(0.5)
+
+
+def _exercise_controls(env: ZdmEnv) -> None:
+    """Restart the proxy, pause and stop a node: readiness and clients follow what really happened."""
+    client = env.connect("proxy")
+    try:
+        started = env.restart_proxy()
+        assert started["starts"] == 2
+        assert readiness(env.info.proxy_http)[0] == 200
+        _until(
+            lambda: client.session.execute("SELECT release_version FROM system.local").one(), what="reconnect"
+        )
+        env.stop_node("target")
+        _until(
+            lambda: readiness(env.info.proxy_http)[1]["TargetStatus"]["Status"] == "DOWN", what="target DOWN"
+        )
+        env.start_node("target")
+        _until(lambda: readiness(env.info.proxy_http)[0] == 200, what="readiness back to 200")
+        assert "Starting ZDM proxy" in env.proxy_logs()
+        assert env.proxy_config()["parsed"]["TargetPort"] == env.info.target_cluster.port
+    finally:
+        client.close()

@@ -55,7 +55,8 @@ def test_bad_value_is_a_one_line_usage_error(pytester):
     result.stderr.fnmatch_lines(["ERROR: zdm_startup_timeout: expected a number of seconds, got 'forever'"])
 
 
-def test_report_header_shows_target_endpoints_and_versions(pytester):
+def test_report_header_shows_target_endpoints_and_versions(pytester, monkeypatch):
+    monkeypatch.delenv("PYTEST_ZDM_PROXY_BINARY", raising=False)
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(
@@ -63,8 +64,13 @@ def test_report_header_shows_target_endpoints_and_versions(pytester):
             "zdm: target local, run dir *",
             "zdm: endpoints (planned) origin 127.0.0.1:*, target 127.0.0.1:*, proxy 127.0.0.1:*, "
             "proxy health/metrics http://127.0.0.1:*",
-            "zdm: Cassandra 5.0.6 (Maven jars), zdm-proxy commit * (go install), primary ORIGIN, *",
+            "zdm: Cassandra 5.0.6 (Maven jars), zdm-proxy commit 02d423db4da1 (go install), primary ORIGIN, "
+            "read mode PRIMARY_ONLY, CQL protocol v4",
         ]
+    )
+    result = pytester.runpytest("--zdm-proxy-binary=/bin/sh", "--zdm-primary-cluster=target")
+    result.stdout.fnmatch_lines(
+        ["zdm: Cassandra 5.0.6 (Maven jars), zdm-proxy binary /bin/sh, primary TARGET, *"]
     )
 
 
