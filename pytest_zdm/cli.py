@@ -69,8 +69,17 @@ def cmd_down(args: argparse.Namespace) -> int:
         for line in leftovers.sweep(settings.zdm_cache_dir) or ["nothing left behind by crashed runs"]:
             print(line)
         return 0
+    if args.all:
+        found = leftovers.entries(settings.zdm_cache_dir)
+        for _, entry in found:
+            stopped = stop_environment(Path(entry.run_dir), pid=entry.supervisor_pid)
+            print(f"{'stopped' if stopped else 'already stopped'}: {entry.run_dir}")
+        leftovers.sweep(settings.zdm_cache_dir)
+        if not found:
+            print("no environment is registered as running")
+        return 0
     if not args.run_dir:
-        raise ZdmError("down: expected a run directory (printed by 'up' or --zdm-keep) or --stale")
+        raise ZdmError("down: expected a run directory (printed by 'up' or --zdm-keep), --stale or --all")
     run_dir = Path(args.run_dir).resolve()
     if supervisor_pid(run_dir) is None:
         raise ZdmError(f"down: {run_dir} is not a pytest-zdm run directory (no supervisor.pid)")
@@ -100,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("down", help="stop an environment left running")
     p.add_argument("run_dir", nargs="?", help="run directory printed by 'up' or --zdm-keep")
     p.add_argument("--stale", action="store_true", help="kill what crashed runs left behind")
+    p.add_argument(
+        "--all", action="store_true", help="stop every environment this cache dir knows is running"
+    )
     _add_settings(p)
     p.set_defaults(func=cmd_down)
     p = sub.add_parser("settings", help="print the settings table")

@@ -228,9 +228,9 @@ def supervisor_pid(run_dir: Path) -> int | None:
         return None
 
 
-def stop_environment(run_dir: Path, *, timeout: float = 60.0) -> bool:
+def stop_environment(run_dir: Path, *, timeout: float = 60.0, pid: int | None = None) -> bool:
     """Stop the run's supervisor (and so everything it started); True if one was running."""
-    pid = supervisor_pid(run_dir)
+    pid = pid if pid is not None else supervisor_pid(run_dir)
     if pid is None or ((run_dir / "stopped").exists() and not leftovers.process_alive(pid)):
         _reap(run_dir)
         return False

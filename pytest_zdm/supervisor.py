@@ -14,6 +14,7 @@ Files in RUN_DIR: ``request.json`` (in), ``progress.log``, ``env.json`` or ``fai
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -59,8 +60,13 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _watch_owner(owner_pid: int, owner_started: float | None) -> None:
-    while leftovers.process_alive(owner_pid, owner_started):
+def _watch(run_dir: Path, owner_pid: int | None, owner_started: float | None) -> None:
+    """SIGTERM ourselves when the owning pytest process is gone, or the run directory was deleted.
+
+    Without its run directory nobody can reach or stop the environment any more (no endpoints, no key),
+    so a kept environment whose directory was cleaned up must not run on forever.
+    """
+    while run_dir.is_dir() and (owner_pid is None or leftovers.process_alive(owner_pid, owner_started)):
         time.sleep(0.5)
     os.kill(os.getpid(), signal.SIGTERM)
 
@@ -100,10 +106,8 @@ class Supervisor:
                 keep=self.keep,
             ),
         )
-        if self.owner_pid is not None and not self.keep:
-            threading.Thread(
-                target=_watch_owner, args=(self.owner_pid, self.owner_started), daemon=True
-            ).start()
+        owner = None if self.keep else self.owner_pid
+        threading.Thread(target=_watch, args=(self.run_dir, owner, self.owner_started), daemon=True).start()
         listener: Listener | None = None
         code = 0
         try:
@@ -127,7 +131,8 @@ class Supervisor:
             if listener is not None:
                 listener.close()
             leftovers.unregister(entry)
-            write_atomic(self.run_dir / "stopped", time.strftime("%Y-%m-%dT%H:%M:%S"))
+            with contextlib.suppress(OSError):  # the run directory may have been deleted under us
+                write_atomic(self.run_dir / "stopped", time.strftime("%Y-%m-%dT%H:%M:%S"))
             self._progress.close()
         return code
 

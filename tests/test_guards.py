@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from pytest_zdm import cqlfiles, keyspaces, leftovers
@@ -54,11 +56,20 @@ def test_cql_files_are_applied_to_our_keyspace_only(tmp_path):
         cqlfiles.statements(cql, "production")
 
 
-def _marked_sleeper(run_dir: str) -> subprocess.Popen[bytes]:
+def _marked_sleeper(run_dir: str) -> psutil.Process:
+    """A detached process carrying ``run_dir``'s marker (not our child, like a real leftover)."""
     env = {**os.environ, leftovers.RUN_MARKER: run_dir}
-    return subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(120)"], env=env, start_new_session=True
+    out = subprocess.check_output(
+        ["sh", "-c", f"{sys.executable} -c 'import time; time.sleep(120)' >/dev/null 2>&1 & echo $!"],
+        env=env,
+        text=True,
     )
+    proc = psutil.Process(int(out))
+    deadline = time.monotonic() + 10
+    while proc.environ().get(leftovers.RUN_MARKER) != run_dir:  # until exec has happened
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return proc
 
 
 def test_sweep_kills_what_a_dead_supervisor_left_and_spares_the_rest(tmp_path):
@@ -74,13 +85,14 @@ def test_sweep_kills_what_a_dead_supervisor_left_and_spares_the_rest(tmp_path):
         leftovers.register(cache, leftovers.LiveEntry(live_run, os.getpid(), me, None, False))
         cleaned = leftovers.sweep(cache)
         assert len(cleaned) == 1 and dead_run in cleaned[0]
-        assert orphan.wait(timeout=10) == -9
-        assert bystander.poll() is None, "a process of a live supervisor's run must not be touched"
+        _, alive = psutil.wait_procs([orphan], timeout=10)
+        assert alive == [], "the dead supervisor's leftover should be killed"
+        assert bystander.is_running(), "a process of a live supervisor's run must not be touched"
         assert [e.run_dir for _, e in leftovers.entries(cache)] == [live_run]
     finally:
         for proc in (orphan, bystander):
-            proc.kill()
-            proc.wait()
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
 
 
 def test_log_watcher_finds_lines_after_a_mark(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_zdm import leftovers
 from pytest_zdm.environment import ZdmEnv, attach
 from pytest_zdm.local.zdm_proxy import readiness
 
@@ -182,24 +183,41 @@ def test_startup_failure_shows_the_log_tail_and_cleans_up(pytester):
 def test_keep_leaves_the_environment_running_until_down(pytester, zdm_settings):
     """--zdm-keep, then another process attaches, drives the controls, and `zdm-verify down` ends it."""
     _with_round_trip_suite(pytester)
-    result = _pytest(pytester, "--zdm-keep")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*left running (--zdm-keep)*stop it with: zdm-verify down *"])
-    run = run_dirs(pytester.path)[-1]
+    down = None
     try:
+        result = _pytest(pytester, "--zdm-keep")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(["*left running (--zdm-keep)*stop it with: zdm-verify down *"])
+        run = run_dirs(pytester.path)[-1]
         env = attach(run, zdm_settings)
         status, _ = readiness(env.info.proxy_http)
         assert status == 200, "a kept environment should still be ready after pytest exited"
         _exercise_controls(env)
     finally:
-        down = subprocess.run(
-            [sys.executable, "-m", "pytest_zdm.cli", "down", str(run)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert down.returncode == 0 and "stopped" in down.stdout, down.stderr
-    assert wait_no_leftovers(run) == []
+        runs = run_dirs(pytester.path)
+        if runs:
+            down = subprocess.run(
+                [sys.executable, "-m", "pytest_zdm.cli", "down", str(runs[-1])],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+    assert down is not None and down.returncode == 0 and "stopped" in down.stdout, down
+    assert wait_no_leftovers(runs[-1]) == []
+
+
+def test_a_kept_environment_stops_when_its_run_directory_is_deleted(pytester):
+    pytester.makepyfile("def test_boot(zdm_env): pass")
+    result = _pytest(pytester, "--zdm-keep")
+    result.assert_outcomes(passed=1)
+    run = run_dirs(pytester.path)[-1]
+    marker = str(run)
+    assert supervisors_of(run), "kept environment should be running"
+    shutil.rmtree(run)
+    deadline = time.monotonic() + 60
+    while leftovers.marked_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert leftovers.marked_processes(marker) == []
 
 
 def _until(check, timeout=60.0, what="condition"):
