@@ -88,6 +88,28 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lint_config(args: argparse.Namespace) -> int:
+    """Lint a proxy YAML config, an env file, a Kubernetes manifest or a proxy start-up log."""
+    from pytest_zdm import lint  # deferred: only this command needs YAML parsing
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise ZdmError(
+            f"lint-config: expected a file (proxy YAML config, env file, manifest), got {args.path!r}"
+        )
+    phase = None
+    if args.phase is not None:
+        if args.phase not in {"1", "2", "3", "4", "5"}:
+            raise ZdmError(f"--phase: expected a ZDM phase 1 to 5, got {args.phase!r}")
+        phase = int(args.phase)
+    findings = lint.lint_file(path, phase=phase)
+    for finding in findings:
+        print(f"{path}: {finding}")
+    if not findings:
+        print(f"{path}: no findings")
+    return 1 if any(f.severity == "error" for f in findings) else 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     """Print the settings table (the README's table is this output)."""
     del args
@@ -114,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_settings(p)
     p.set_defaults(func=cmd_down)
+    p = sub.add_parser("lint-config", help="lint a zdm-proxy configuration (exit 1 on any error finding)")
+    p.add_argument("path", help="proxy YAML config, env file, Kubernetes manifest or proxy start-up log")
+    p.add_argument("--phase", help="the ZDM phase (1-5) the configuration is meant for")
+    p.set_defaults(func=cmd_lint_config)
     p = sub.add_parser("settings", help="print the settings table")
     p.set_defaults(func=cmd_settings)
     return parser

@@ -8,7 +8,12 @@ from typing import Any
 
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import (
+    ConstantReconnectionPolicy,
+    DCAwareRoundRobinPolicy,
+    RoundRobinPolicy,
+    TokenAwarePolicy,
+)
 
 from pytest_zdm.targets.base import CqlEndpoint, Credentials
 
@@ -48,6 +53,9 @@ def connect(
         else RoundRobinPolicy()
     )
     profile = ExecutionProfile(load_balancing_policy=policy, request_timeout=request_timeout)
+    # Reconnect every second: after a node or the proxy comes back, verification must see it promptly, not
+    # after the driver's default exponential backoff (which reaches minutes).
+    cluster_options.setdefault("reconnection_policy", ConstantReconnectionPolicy(1.0, max_attempts=None))
     cluster = Cluster(
         contact_points=[endpoint.host],
         port=endpoint.port,

@@ -56,21 +56,27 @@ class ZdmEnv:
     def connect(self, cluster: str, *, keyspace: str | None = None, **options: Any) -> CqlClient:
         """A new driver session to ``origin``, ``target`` or ``proxy`` (close it when done)."""
         options.setdefault("protocol_version", int(self.settings.zdm_protocol_version))
+        options.setdefault("request_timeout", self.settings.zdm_request_timeout)
         return connect(self.info.endpoint(cluster), self.credentials[cluster], keyspace=keyspace, **options)
 
-    def control(self, verb: Control, cluster: str | None = None, *, timeout: float | None = None) -> Any:
+    def control(self, verb: Control, arg: Any = None, *, timeout: float | None = None) -> Any:
         """Ask the supervisor to carry out ``verb``; raises :class:`ControlError` with its reason."""
         if not self.supports(verb):
             raise ControlError(f"target {self.target!r} does not support {verb.value}")
-        args: tuple[Any, ...] = (verb.value,) if cluster is None else (verb.value, cluster)
+        args: tuple[Any, ...] = (verb.value,) if arg is None else (verb.value, arg)
         status, result = _request(self.run_dir, args, timeout or self.settings.zdm_startup_timeout)
         if status != "ok":
-            raise ControlError(f"{verb.value}{'' if cluster is None else ' ' + cluster}: {result}")
+            shown = "" if arg is None or isinstance(arg, dict) else f" {arg}"
+            raise ControlError(f"{verb.value}{shown}: {result}")
         return result
 
     def stop_node(self, cluster: str) -> None:
         """Stop the node of ``cluster`` (graceful)."""
         self.control(Control.STOP_NODE, cluster)
+
+    def kill_node(self, cluster: str) -> None:
+        """Kill the node of ``cluster`` with SIGKILL (a crash, not a shutdown)."""
+        self.control(Control.KILL_NODE, cluster)
 
     def start_node(self, cluster: str) -> None:
         """Start a stopped node and wait until it accepts logins."""
@@ -87,6 +93,15 @@ class ZdmEnv:
     def restart_proxy(self) -> Any:
         """Restart the proxy and wait for readiness."""
         return self.control(Control.RESTART_PROXY)
+
+    def reconfigure_proxy(self, settings: Mapping[str, str]) -> Any:
+        """Restart the proxy with these extra ``ZDM_*`` settings (replacing earlier extras; {} restores)."""
+        return self.control(Control.RECONFIGURE_PROXY, dict(settings))
+
+    def proxy_status(self) -> Mapping[str, Any]:
+        """Pid, number of starts since the environment began, running or not."""
+        result: Mapping[str, Any] = self.control(Control.PROXY_STATUS)
+        return result
 
     def proxy_logs(self) -> str:
         """The proxy's recent log lines."""
@@ -121,6 +136,17 @@ def attach(run_dir: Path, settings: Settings, ready_seconds: float | None = None
         settings=settings,
         ready_seconds=ready_seconds,
     )
+
+
+def attach_running(run_dir: Path, settings: Settings) -> ZdmEnv:
+    """Attach to an environment another run left running; a one-line error if it is not running."""
+    pid = supervisor_pid(run_dir)
+    if not (run_dir / "env.json").exists() or pid is None or not leftovers.process_alive(pid):
+        raise StartupError(
+            f"zdm_attach: expected the run directory of a running environment (zdm-verify up, --zdm-keep), "
+            f"but {run_dir} has {'no environment' if pid is None else 'no running supervisor'}"
+        )
+    return attach(run_dir, settings)
 
 
 def start_or_attach(

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from pytest_zdm import keyspaces
-from pytest_zdm.environment import ZdmEnv, start_or_attach, stop_environment
+from pytest_zdm import disruption, keyspaces, stability
+from pytest_zdm.environment import ZdmEnv, attach_running, start_or_attach, stop_environment
 from pytest_zdm.errors import ZdmError
 from pytest_zdm.settings import OPTIONS, Settings, resolve
 from pytest_zdm.targets import target_class
@@ -30,7 +30,10 @@ from pytest_zdm.targets.base import EnvironmentInfo
 SETTINGS_KEY = pytest.StashKey[Settings]()
 RUN_KEY = pytest.StashKey["RunContext"]()
 ENV_KEY = pytest.StashKey["ZdmEnv | ZdmError"]()
+SESSIONS_KEY = pytest.StashKey[list[Any]]()
 _KEEP_RUN_DIRS = 10
+BASELINE_FILE = "stability-baseline.json"
+_OUTCOMES: dict[str, list[tuple[str, str, str]]] = {}
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class RunContext:
     plan: dict[str, Any]
     owner_pid: int
     controller: bool
+    attached: bool = False
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,8 +67,20 @@ def _settings_from(config: pytest.Config) -> Settings:
     return resolve(cli=cli, ini=ini, environ=os.environ, rootdir=Path(str(config.rootpath)))
 
 
+MARKERS = {
+    "zdm_stable_proxy": "zdm_stable_proxy: the check needs a stable proxy; it is skipped, with the evidence "
+    "as reason, when readiness is not UP, the proxy restarted or connections failed since the session began",
+    "zdm_destructive": "zdm_destructive: the check stops/pauses nodes or restarts the proxy; it runs alone "
+    "(no other check runs meanwhile) and only on disposable targets or with --zdm-allow-destructive",
+    "zdm_required_for": "zdm_required_for(*phases): the check must pass before entering these ZDM phases "
+    "(1 deploy proxy, 2 migrate data, 3 async dual reads, 4 reads on target, 5 clients on target)",
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Resolve settings (a bad value is a usage error) and agree on the run directory."""
+    for line in MARKERS.values():
+        config.addinivalue_line("markers", line)
     try:
         settings = _settings_from(config)
         cls = target_class(settings.zdm_target)
@@ -74,6 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "zdm_run" in workerinput:
         ctx = RunContext(**workerinput["zdm_run"])
+    elif settings.zdm_attach is not None:
+        attached = settings.zdm_attach.resolve()
+        ctx = RunContext(attached.name, str(attached), {}, os.getpid(), controller=True, attached=True)
     else:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         ctx = RunContext(
@@ -98,6 +117,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     """Target, endpoints and versions, before anything starts."""
     settings = config.stash[SETTINGS_KEY]
     ctx = config.stash[RUN_KEY]
+    if ctx.attached:
+        return [f"zdm: attached to the running environment in {ctx.run_dir} (it is left running)"]
     lines = [f"zdm: target {settings.zdm_target}, run dir {ctx.run_dir}"]
     if settings.zdm_target == "local":
         from pytest_zdm.targets.local import LocalTarget
@@ -158,27 +179,149 @@ def environment(config: pytest.Config) -> ZdmEnv:
         raise cached
     ctx = config.stash[RUN_KEY]
     try:
-        env = start_or_attach(
-            Path(ctx.run_dir),
-            config.stash[SETTINGS_KEY],
-            plan=ctx.plan,
-            owner_pid=ctx.owner_pid,
-            progress=_emitter(config),
-        )
+        if ctx.attached:
+            env = attach_running(Path(ctx.run_dir), config.stash[SETTINGS_KEY])
+        else:
+            env = start_or_attach(
+                Path(ctx.run_dir),
+                config.stash[SETTINGS_KEY],
+                plan=ctx.plan,
+                owner_pid=ctx.owner_pid,
+                progress=_emitter(config),
+            )
     except ZdmError as exc:
         config.stash[ENV_KEY] = exc
         raise
     config.stash[ENV_KEY] = env
+    baseline = Path(ctx.run_dir) / BASELINE_FILE
+    if not baseline.exists():
+        with disruption.hold(Path(ctx.run_dir) / "baseline.lock", exclusive=True):
+            if not baseline.exists():
+                stability.save(stability.take_baseline(env), baseline)
     return env
 
 
+def _uses_env(item: pytest.Item) -> bool:
+    return "zdm_env" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Hold the run's disruption lock around a check: exclusive for destructive ones, shared otherwise."""
+    if not _uses_env(item):
+        return (yield)
+    ctx = item.config.stash[RUN_KEY]
+    destructive = item.get_closest_marker("zdm_destructive") is not None
+    with disruption.hold(Path(ctx.run_dir) / "disruption.lock", exclusive=destructive):
+        result = yield
+        if destructive:
+            _wait_sessions_back(item.config)
+            env = item.config.stash.get(ENV_KEY, None)
+            if isinstance(env, ZdmEnv):
+                stability.save(stability.take_baseline(env), Path(ctx.run_dir) / BASELINE_FILE)
+        return result
+
+
+def _wait_sessions_back(config: pytest.Config, timeout: float = 120.0) -> None:
+    """After a destructive check, wait until the run's shared sessions answer again.
+
+    They reconnect by themselves every second; waiting here keeps the next check from starting against a
+    half-recovered environment.
+    """
+    deadline = time.monotonic() + timeout
+    for session in config.stash.get(SESSIONS_KEY, []):
+        while time.monotonic() < deadline:
+            try:
+                session.execute("SELECT release_version FROM system.local", timeout=5)
+                break
+            except Exception:  # the driver raises many types while reconnecting
+                time.sleep(0.5)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip destructive checks where not allowed, and stable-proxy checks when the proxy is not stable."""
+    destructive = item.get_closest_marker("zdm_destructive") is not None
+    stable = item.get_closest_marker("zdm_stable_proxy") is not None
+    if not (destructive or stable):
+        return
+    settings = item.config.stash[SETTINGS_KEY]
+    try:
+        env = environment(item.config)
+    except ZdmError:
+        return  # the zdm_env fixture reports the start-up failure as the check's error
+    if destructive:
+        cls = target_class(env.target)
+        if not (cls.disposable or settings.zdm_allow_destructive):
+            pytest.skip(
+                f"destructive check: target {env.target!r} is not disposable; run it with "
+                "--zdm-allow-destructive if stopping nodes and restarting the proxy there is acceptable"
+            )
+    if stable:
+        baseline = stability.load(Path(item.config.stash[RUN_KEY].run_dir) / BASELINE_FILE)
+        if baseline is not None:
+            reasons = stability.evidence(env, baseline)
+            if reasons:
+                pytest.skip("proxy unstable: " + "; ".join(reasons))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember each check's outcome for the verification summary (controller sees every worker's)."""
+    outcomes = _OUTCOMES.setdefault(report.nodeid, [])
+    if report.when == "call" or report.outcome != "passed":
+        reason = ""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        elif report.failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            lines = (report.longreprtext or "").strip().splitlines()
+            reason = str(crash.message) if crash is not None else (lines[-1] if lines else "")
+            reason = " ".join(reason.split())
+        xfail = hasattr(report, "wasxfail")
+        outcomes.append(("xfailed" if xfail and report.skipped else report.outcome, report.when, reason))
+
+
+def _verification_summary(terminalreporter: Any) -> None:
+    if not _OUTCOMES:
+        return
+    verdicts: dict[str, tuple[str, str]] = {}
+    for nodeid, outcomes in _OUTCOMES.items():
+        failed = [o for o in outcomes if o[0] == "failed"]
+        skipped = [o for o in outcomes if o[0] in ("skipped", "xfailed")]
+        if failed:
+            verdicts[nodeid] = ("FAILED" if failed[0][1] == "call" else "ERROR", failed[0][2])
+        elif skipped:
+            verdicts[nodeid] = ("SKIPPED", skipped[0][2])
+        elif any(o[0] == "passed" and o[1] == "call" for o in outcomes):
+            verdicts[nodeid] = ("PASSED", "")
+    counts = {
+        k: sum(1 for v in verdicts.values() if v[0] == k) for k in ("PASSED", "FAILED", "ERROR", "SKIPPED")
+    }
+    terminalreporter.section("zdm verification")
+    for nodeid, (verdict, reason) in verdicts.items():
+        if verdict != "PASSED":
+            terminalreporter.write_line(f"{verdict} {nodeid}: {reason}"[:400])
+    not_passed = len(verdicts) - counts["PASSED"]
+    terminalreporter.write_line(
+        f"checks: {counts['PASSED']} passed, {counts['FAILED'] + counts['ERROR']} failed, "
+        f"{counts['SKIPPED']} skipped (a skipped check is not a pass)"
+    )
+    if not_passed:
+        terminalreporter.write_line(
+            f"not verified: {not_passed} of {len(verdicts)} checks did not pass", red=True, bold=True
+        )
+    else:
+        terminalreporter.write_line(f"all {len(verdicts)} checks ran and passed", green=True, bold=True)
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Say what environment the run used and whether it is still running."""
+    """Say what was verified, what environment the run used, and whether it is still running."""
     ctx = config.stash.get(RUN_KEY, None)
     if ctx is None or not ctx.controller:
         return
     run_dir = Path(ctx.run_dir)
     env_file = run_dir / "env.json"
+    if env_file.exists() or (run_dir / "failed.txt").exists():
+        _verification_summary(terminalreporter)
     if not env_file.exists():
         if (run_dir / "failed.txt").exists():
             terminalreporter.section("zdm environment")
@@ -190,7 +333,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.section("zdm environment")
     for line in info.describe():
         terminalreporter.write_line(line)
-    if settings.zdm_keep:
+    if ctx.attached:
+        terminalreporter.write_line(f"attached (--zdm-attach): left running; logs in {run_dir}")
+    elif settings.zdm_keep:
         terminalreporter.write_line(
             f"left running (--zdm-keep); logs in {run_dir}; stop it with: zdm-verify down {run_dir}"
         )
@@ -202,7 +347,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Controller only: stop the environment exactly once (unless --zdm-keep)."""
     ctx = config.stash.get(RUN_KEY, None)
     settings = config.stash.get(SETTINGS_KEY, None)
-    if ctx is None or settings is None or not ctx.controller or settings.zdm_keep:
+    if ctx is None or settings is None or not ctx.controller or settings.zdm_keep or ctx.attached:
         return
     stop_environment(Path(ctx.run_dir))
 
@@ -234,30 +379,33 @@ def zdm_env(pytestconfig: pytest.Config) -> ZdmEnv:
         pytest.fail(f"zdm environment unavailable: {exc}", pytrace=False)
 
 
-def _session(env: ZdmEnv, cluster: str) -> Iterator[Any]:
+def _session(config: pytest.Config, env: ZdmEnv, cluster: str) -> Iterator[Any]:
     client = env.connect(cluster)
+    sessions = config.stash.setdefault(SESSIONS_KEY, [])
+    sessions.append(client.session)
     try:
         yield client.session
     finally:
+        sessions.remove(client.session)
         client.close()
 
 
 @pytest.fixture(scope="session")
-def origin_session(zdm_env: ZdmEnv) -> Iterator[Any]:
+def origin_session(pytestconfig: pytest.Config, zdm_env: ZdmEnv) -> Iterator[Any]:
     """A cassandra-driver session straight to the origin cluster."""
-    yield from _session(zdm_env, "origin")
+    yield from _session(pytestconfig, zdm_env, "origin")
 
 
 @pytest.fixture(scope="session")
-def target_session(zdm_env: ZdmEnv) -> Iterator[Any]:
+def target_session(pytestconfig: pytest.Config, zdm_env: ZdmEnv) -> Iterator[Any]:
     """A cassandra-driver session straight to the target cluster."""
-    yield from _session(zdm_env, "target")
+    yield from _session(pytestconfig, zdm_env, "target")
 
 
 @pytest.fixture(scope="session")
-def proxy_session(zdm_env: ZdmEnv) -> Iterator[Any]:
+def proxy_session(pytestconfig: pytest.Config, zdm_env: ZdmEnv) -> Iterator[Any]:
     """A cassandra-driver session through zdm-proxy (what the application uses)."""
-    yield from _session(zdm_env, "proxy")
+    yield from _session(pytestconfig, zdm_env, "proxy")
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +63,9 @@ def _parse_heap(name: str, raw: str) -> str:
 
 
 def _parse_path(name: str, raw: str) -> Path:
-    del name
-    return Path(os.path.expandvars(raw)).expanduser()
+    if not raw.strip():
+        raise SettingError(f"{name}: expected a path, got an empty value")
+    return Path(os.path.expandvars(raw.strip())).expanduser()
 
 
 def _parse_existing_file(name: str, raw: str) -> Path:
@@ -78,6 +80,33 @@ def _parse_existing_dir(name: str, raw: str) -> Path:
     if not path.is_dir():
         raise SettingError(f"{name}: expected the path of an existing directory, got {raw!r}")
     return path
+
+
+def _parse_phase(name: str, raw: str) -> int:
+    value = raw.strip()
+    if value not in {"1", "2", "3", "4"}:
+        raise SettingError(f"{name}: expected a ZDM phase the proxy serves, 1 to 4, got {raw!r}")
+    return int(value)
+
+
+def _parse_env_pairs(name: str, raw: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SettingError(f"{name}: expected comma-separated NAME=VALUE pairs, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _parse_tables(name: str, raw: str) -> tuple[str, ...]:
+    tables = tuple(t.strip() for t in raw.split(",") if t.strip())
+    for table in tables:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*", table):
+            raise SettingError(f"{name}: expected comma-separated keyspace.table names, got {table!r}")
+    return tables
 
 
 def _choice(choices: Iterable[str], *, upper: bool = False) -> Callable[[str, str], str]:
@@ -127,6 +156,26 @@ OPTIONS: tuple[Option, ...] = (
         "where the ZDM environment comes from: " + ", ".join(TARGET_NAMES),
         _choice(TARGET_NAMES),
         lambda _: "local",
+    ),
+    Option(
+        "zdm_attach",
+        "run directory of an environment left running (zdm-verify up, --zdm-keep): use it, never stop it",
+        _parse_existing_dir,
+        env="PYTEST_ZDM_ATTACH",
+    ),
+    Option(
+        "zdm_phase",
+        "ZDM phase the proxy is configured for now (1 deploy proxy, 2 migrate data, 3 async dual reads, "
+        "4 reads on target); the connection suite checks the proxy's routing against it",
+        _parse_phase,
+    ),
+    Option(
+        "zdm_allow_destructive",
+        "run destructive checks (stop/pause nodes, restart the proxy) even on targets that are not "
+        "disposable",
+        _parse_bool,
+        lambda _: False,
+        is_flag=True,
     ),
     Option(
         "zdm_keep",
@@ -217,6 +266,25 @@ OPTIONS: tuple[Option, ...] = (
         _choice(READ_MODES, upper=True),
         lambda _: "PRIMARY_ONLY",
     ),
+    Option(
+        "zdm_proxy_env",
+        "extra ZDM_* settings for the local proxy, comma-separated NAME=VALUE (e.g. to reproduce a "
+        "deployment's configuration; the configuration lint reports names the proxy ignores)",
+        _parse_env_pairs,
+        lambda _: {},
+    ),
+    Option(
+        "zdm_compare_tables",
+        "your tables (keyspace.table, comma-separated) whose data must agree on both clusters; read only",
+        _parse_tables,
+        lambda _: (),
+    ),
+    Option(
+        "zdm_request_timeout",
+        "seconds the framework's driver sessions wait for a request before giving up",
+        _parse_float,
+        lambda _: 12.0,
+    ),
 )
 OPTIONS_BY_NAME = {opt.name: opt for opt in OPTIONS}
 
@@ -226,6 +294,9 @@ class Settings:
     """The resolved settings of one run (see ``OPTIONS`` for what each means)."""
 
     zdm_target: str
+    zdm_attach: Path | None
+    zdm_phase: int | None
+    zdm_allow_destructive: bool
     zdm_keep: bool
     zdm_cache_dir: Path
     zdm_run_dir: Path
@@ -240,6 +311,9 @@ class Settings:
     zdm_protocol_version: str
     zdm_primary_cluster: str
     zdm_read_mode: str
+    zdm_proxy_env: Mapping[str, str]
+    zdm_compare_tables: tuple[str, ...]
+    zdm_request_timeout: float
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -262,6 +336,8 @@ class Settings:
             value = data.get(f.name)
             if isinstance(value, str) and "Path" in str(f.type):
                 value = Path(value)
+            elif isinstance(value, list):
+                value = tuple(value)
             values[f.name] = value
         return cls(**values)
 

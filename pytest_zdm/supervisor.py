@@ -152,7 +152,7 @@ class Supervisor:
                     if verb == "ping":
                         result: Any = "pong"
                     else:
-                        result = self.target.control(Control(verb), *request[1:])
+                        result = self.target.control(Control(verb), *request[1:2])
                     conn.send(("ok", result))
                 except _Shutdown:
                     raise

@@ -1,1 +1,32 @@
-"""Suites are run against whatever ``--zdm-target`` provides; shared helpers for them live here."""
+"""Fixtures shared by the verification suites (thin: the logic lives in ``pytest_zdm``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_zdm.assertions import Clusters
+from pytest_zdm.targets.base import Control
+
+
+@pytest.fixture(scope="session")
+def clusters(origin_session: Any, target_session: Any) -> Clusters:
+    """Origin and target read side by side, straight to each cluster (never through the proxy)."""
+    return Clusters(origin_session, target_session)
+
+
+@pytest.fixture
+def proxy_configuration(zdm_env: Any) -> dict[str, Any]:
+    """The proxy's effective configuration: the settings it was given and what it parsed at start-up."""
+    if not zdm_env.supports(Control.PROXY_CONFIG):
+        pytest.skip(f"target {zdm_env.target!r} cannot read the proxy's configuration")
+    return dict(zdm_env.proxy_config())
+
+
+@pytest.fixture
+def parsed_configuration(proxy_configuration: dict[str, Any]) -> dict[str, Any]:
+    """The ``Parsed configuration`` the proxy logged at its latest start (Go field names)."""
+    parsed = proxy_configuration.get("parsed")
+    assert parsed, "the proxy logged no 'Parsed configuration' line at start-up"
+    return dict(parsed)

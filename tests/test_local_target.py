@@ -19,7 +19,7 @@ import pytest
 
 from pytest_zdm import leftovers
 from pytest_zdm.environment import ZdmEnv, attach
-from pytest_zdm.local.zdm_proxy import readiness
+from pytest_zdm.health import readiness
 
 from .helpers import run_dirs, start_pytest, supervisors_of, wait_no_leftovers
 
@@ -94,11 +94,19 @@ class TestSharedEnvironment:
         assert all(name.startswith("ZDM_") for name in config["environment"])
 
 
+ROUND_TRIP = """
+def test_round_trip(zdm_keyspace, proxy_session, origin_session, target_session):
+    proxy_session.execute(f"CREATE TABLE {zdm_keyspace}.rt (k int PRIMARY KEY, v text)")
+    proxy_session.execute(f"INSERT INTO {zdm_keyspace}.rt (k, v) VALUES (1, 'both') USING TIMESTAMP 42")
+    for session in (origin_session, target_session):
+        row = session.execute(f"SELECT v, WRITETIME(v) AS wt FROM {zdm_keyspace}.rt WHERE k = 1").one()
+        assert (row.v, row.wt) == ("both", 42)
+"""
+
+
 def _with_round_trip_suite(pytester) -> None:
-    """Copy the real round-trip suite and the CQL it uses into the pytester directory."""
-    shutil.copytree(ROOT / "fixtures", pytester.path / "fixtures")
-    (pytester.path / "suites").mkdir()
-    shutil.copy(ROOT / "suites" / "test_round_trip.py", pytester.path / "suites" / "test_round_trip.py")
+    """A round trip through the proxy: written through it, read straight from each cluster."""
+    pytester.makepyfile(test_round_trip=ROUND_TRIP)
 
 
 def _pytest(pytester, *args, timeout=BOOT_TIMEOUT):
@@ -150,7 +158,7 @@ def test_a_run_after_a_sigkilled_run(pytester, tmp_path):
     assert supervisors_of(killed_run), "the held run should have a live supervisor"
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
-    result = _pytest(pytester, "suites")
+    result = _pytest(pytester, "test_round_trip.py")
     result.assert_outcomes(passed=1)
     assert wait_no_leftovers(killed_run) == [], "the SIGKILLed run's processes are still alive"
 

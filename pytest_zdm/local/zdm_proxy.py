@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pytest_zdm.health import both_clusters_up
 from pytest_zdm.local.process import LoggedProcess, LogWatcher
 from pytest_zdm.provision import ProxyArtifact
 
@@ -39,9 +38,17 @@ class ProxyConfig:
     read_mode: str = "PRIMARY_ONLY"
     origin_dc: str = "datacenter1"
     target_dc: str = "datacenter1"
+    extra: Mapping[str, str] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:
-        """The ``ZDM_*`` variables (real names only, see proxy/pkg/config/config.go)."""
+        """The ``ZDM_*`` variables (real names, see proxy/pkg/config/config.go), then the user's extras.
+
+        Extras are passed as given, unknown names included: reproducing a deployment's configuration is
+        their purpose, and the configuration lint is what reports names the proxy ignores.
+        """
+        return {**self._base(), **self.extra}
+
+    def _base(self) -> dict[str, str]:
         return {
             "ZDM_ORIGIN_CONTACT_POINTS": self.origin_host,
             "ZDM_ORIGIN_PORT": str(self.origin_port),
@@ -61,6 +68,9 @@ class ProxyConfig:
             "ZDM_METRICS_ADDRESS": self.listen_host,
             "ZDM_METRICS_PORT": str(self.metrics_port),
             "ZDM_LOG_LEVEL": "INFO",
+            # 3 s instead of the proxy's 10 s default: the pause check waits this long, and a disposable
+            # loopback environment has no slow cluster to wait for.
+            "ZDM_PROXY_REQUEST_TIMEOUT_MS": "3000",
         }
 
     def public_environment(self) -> dict[str, str]:
@@ -71,31 +81,6 @@ class ProxyConfig:
     def http(self) -> str:
         """Base URL of the metrics / health endpoints."""
         return f"http://{self.listen_host}:{self.metrics_port}"
-
-
-def readiness(base_url: str, timeout: float = 2.0) -> tuple[int, dict[str, Any] | None]:
-    """GET ``/health/readiness``: (HTTP status, parsed JSON body or None). Status 0 when unreachable."""
-    try:
-        with urllib.request.urlopen(f"{base_url}/health/readiness", timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        try:
-            return err.code, json.loads(err.read() or b"null")
-        except ValueError:
-            return err.code, None
-    except (OSError, ValueError):
-        return 0, None
-
-
-def both_clusters_up(base_url: str) -> bool:
-    """True when readiness is 200 and reports origin, target and overall status UP."""
-    status, body = readiness(base_url)
-    if status != 200 or not isinstance(body, dict):
-        return False
-    return all(
-        isinstance(part, dict) and part.get("Status") == "UP"
-        for part in (body, body.get("OriginStatus"), body.get("TargetStatus"))
-    )
 
 
 class ZdmProxyProcess:
@@ -148,10 +133,23 @@ class ZdmProxyProcess:
             self._process.close()
             self._process = None
 
-    def restart(self) -> None:
-        """Stop gracefully and start again, waiting for readiness."""
+    def restart(self, *, extra: Mapping[str, str] | None = None) -> None:
+        """Stop gracefully and start again (with new extra settings if given), waiting for readiness."""
         self.stop(graceful=True)
+        if extra is not None:
+            self.cfg = replace(self.cfg, extra=dict(extra))
         self.start()
+
+    def status(self) -> dict[str, Any]:
+        """Pid, number of starts, and whether the process runs (exit code if it died)."""
+        proc = self._process.process if self._process is not None else None
+        code = proc.poll() if proc is not None else None
+        return {
+            "pid": self.pid,
+            "starts": self.starts,
+            "running": proc is not None and code is None,
+            "exit_code": code,
+        }
 
     def parsed_configuration(self) -> Mapping[str, Any] | None:
         """The effective configuration the proxy logged at its latest start (passwords left out by it)."""

@@ -28,10 +28,13 @@ class Control(str, enum.Enum):
     """What a test may do to a running environment, when the target supports it."""
 
     STOP_NODE = "stop_node"
+    KILL_NODE = "kill_node"
     START_NODE = "start_node"
     PAUSE_NODE = "pause_node"
     RESUME_NODE = "resume_node"
     RESTART_PROXY = "restart_proxy"
+    RECONFIGURE_PROXY = "reconfigure_proxy"
+    PROXY_STATUS = "proxy_status"
     PROXY_LOGS = "proxy_logs"
     PROXY_CONFIG = "proxy_config"
 
@@ -105,6 +108,8 @@ class Target(abc.ABC):
 
     name: ClassVar[str]
     controls: ClassVar[frozenset[Control]] = frozenset()
+    #: True when the environment exists only for the run, so destructive checks may run without opt-in.
+    disposable: ClassVar[bool] = False
 
     def __init__(self, settings: Settings, run_dir: Path) -> None:
         self.settings = settings
@@ -129,6 +134,6 @@ class Target(abc.ABC):
     def stop(self) -> None:
         """Stop everything this target started. Must be safe to call twice and after a failed start."""
 
-    def control(self, verb: Control, cluster: str | None = None) -> Any:
-        """Carry out ``verb`` (on ``cluster`` where it applies); targets override what they support."""
+    def control(self, verb: Control, arg: Any = None) -> Any:
+        """Carry out ``verb`` (``arg``: the cluster for node controls, settings for a reconfiguration)."""
         raise NotImplementedError(f"target {self.name!r} does not support {verb.value}")

@@ -52,6 +52,7 @@ class LocalTarget(Target):
 
     name = "local"
     controls = frozenset(Control)
+    disposable = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -137,6 +138,7 @@ class LocalTarget(Target):
             read_mode=settings.zdm_read_mode,
             origin_dc=DATACENTER,
             target_dc=DATACENTER,
+            extra=dict(settings.zdm_proxy_env),
         )
         remaining = max(10.0, deadline - time.monotonic())
         self.proxy = ZdmProxyProcess(proxy_cfg, proxy_artifact, self.run_dir / "proxy", timeout=remaining)
@@ -209,34 +211,47 @@ class LocalTarget(Target):
         found["proxy"] = self.proxy.pid if self.proxy else None
         return {name: pid for name, pid in found.items() if pid is not None}
 
-    def control(self, verb: Control, cluster: str | None = None) -> Any:
-        """Stop/start/pause/resume a node, restart the proxy, read the proxy's log or configuration."""
-        if verb in (Control.STOP_NODE, Control.START_NODE, Control.PAUSE_NODE, Control.RESUME_NODE):
-            if cluster not in self.nodes:
-                raise ControlError(f"{verb.value}: expected cluster origin or target, got {cluster!r}")
-            node = self.nodes[cluster]
-            if verb is Control.STOP_NODE:
-                node.stop(graceful=True)
-            elif verb is Control.START_NODE:
-                if not node.running():
-                    node.launch()
-                    self._wait(node.wait_ready, f"{cluster} Cassandra node", node.log)
-                    self._wait_login(node.cfg, time.monotonic() + self.settings.zdm_startup_timeout, node.log)
-            elif verb is Control.PAUSE_NODE:
-                node.pause()
-            else:
-                node.resume()
-            return None
+    def control(self, verb: Control, arg: Any = None) -> Any:
+        """Stop/kill/start/pause/resume a node, restart or reconfigure the proxy, read its state."""
+        if verb in _NODE_CONTROLS:
+            return self._node_control(verb, arg)
         if self.proxy is None:
-            raise ControlError(f"{verb.value}: the proxy is not running")
+            raise ControlError(f"{verb.value}: the proxy was never started")
+        proxy = self.proxy
         if verb is Control.RESTART_PROXY:
-            self._wait(self.proxy.restart, "zdm-proxy (restart)", self.proxy.log)
-            return {"pid": self.proxy.pid, "starts": self.proxy.starts}
+            self._wait(proxy.restart, "zdm-proxy (restart)", proxy.log)
+            return proxy.status()
+        if verb is Control.RECONFIGURE_PROXY:
+            extra = {str(k): str(v) for k, v in dict(arg or {}).items()}
+            self._wait(lambda: proxy.restart(extra=extra), "zdm-proxy (reconfigured)", proxy.log)
+            return proxy.status()
+        if verb is Control.PROXY_STATUS:
+            return proxy.status()
         if verb is Control.PROXY_LOGS:
-            return self.proxy.log.tail(2000)
+            return proxy.log.tail(2000)
         if verb is Control.PROXY_CONFIG:
-            return {
-                "environment": self.proxy.cfg.public_environment(),
-                "parsed": self.proxy.parsed_configuration(),
-            }
+            return {"environment": proxy.cfg.public_environment(), "parsed": proxy.parsed_configuration()}
         raise ControlError(f"{verb.value}: not a control of the local target")
+
+    def _node_control(self, verb: Control, cluster: Any) -> None:
+        if cluster not in self.nodes:
+            raise ControlError(f"{verb.value}: expected cluster origin or target, got {cluster!r}")
+        node = self.nodes[cluster]
+        if verb is Control.STOP_NODE:
+            node.stop(graceful=True)
+        elif verb is Control.KILL_NODE:
+            node.stop(graceful=False)
+        elif verb is Control.START_NODE:
+            if not node.running():
+                node.launch()
+                self._wait(node.wait_ready, f"{cluster} Cassandra node", node.log)
+                self._wait_login(node.cfg, time.monotonic() + self.settings.zdm_startup_timeout, node.log)
+        elif verb is Control.PAUSE_NODE:
+            node.pause()
+        else:
+            node.resume()
+
+
+_NODE_CONTROLS = frozenset(
+    {Control.STOP_NODE, Control.KILL_NODE, Control.START_NODE, Control.PAUSE_NODE, Control.RESUME_NODE}
+)
