@@ -31,6 +31,7 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 RUN_KEY = pytest.StashKey["RunContext"]()
 ENV_KEY = pytest.StashKey["ZdmEnv | ZdmError"]()
 SESSIONS_KEY = pytest.StashKey[list[Any]]()
+SEEN_BASELINE_KEY = pytest.StashKey[int]()
 _KEEP_RUN_DIRS = 10
 BASELINE_FILE = "stability-baseline.json"
 _OUTCOMES: dict[str, list[tuple[str, str, str]]] = {}
@@ -91,8 +92,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and "zdm_run" in workerinput:
         ctx = RunContext(**workerinput["zdm_run"])
     elif settings.zdm_attach is not None:
-        attached = settings.zdm_attach.resolve()
-        ctx = RunContext(attached.name, str(attached), {}, os.getpid(), controller=True, attached=True)
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]  # own keyspaces per session
+        attached = str(settings.zdm_attach.resolve())
+        ctx = RunContext(run_id, attached, {}, os.getpid(), controller=True, attached=True)
     else:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         ctx = RunContext(
@@ -213,13 +215,27 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     ctx = item.config.stash[RUN_KEY]
     destructive = item.get_closest_marker("zdm_destructive") is not None
     with disruption.hold(Path(ctx.run_dir) / "disruption.lock", exclusive=destructive):
+        _catch_up_with_disruptions(item.config, Path(ctx.run_dir) / BASELINE_FILE)
         result = yield
         if destructive:
             _wait_sessions_back(item.config)
             env = item.config.stash.get(ENV_KEY, None)
             if isinstance(env, ZdmEnv):
                 stability.save(stability.take_baseline(env), Path(ctx.run_dir) / BASELINE_FILE)
+                item.config.stash[SEEN_BASELINE_KEY] = (Path(ctx.run_dir) / BASELINE_FILE).stat().st_mtime_ns
         return result
+
+
+def _catch_up_with_disruptions(config: pytest.Config, baseline: Path) -> None:
+    """If another process ran a destructive check since this one last looked, let its sessions reconnect."""
+    try:
+        stamp = baseline.stat().st_mtime_ns
+    except FileNotFoundError:
+        return
+    seen = config.stash.get(SEEN_BASELINE_KEY, None)
+    config.stash[SEEN_BASELINE_KEY] = stamp
+    if seen is not None and seen != stamp:
+        _wait_sessions_back(config)
 
 
 def _wait_sessions_back(config: pytest.Config, timeout: float = 120.0) -> None:
@@ -418,4 +434,13 @@ def zdm_keyspace(
     keyspaces.create(proxy_session, name)
     keyspaces.wait_exists({"origin": origin_session, "target": target_session}, name)
     yield name
-    keyspaces.drop(proxy_session, name)
+    # The last check may have just restarted the proxy or a node: give the session time to reconnect.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            keyspaces.drop(proxy_session, name)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
