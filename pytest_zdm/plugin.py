@@ -33,7 +33,6 @@ ENV_KEY = pytest.StashKey["ZdmEnv | ZdmError"]()
 SESSIONS_KEY = pytest.StashKey[list[Any]]()
 SEEN_BASELINE_KEY = pytest.StashKey[int]()
 _KEEP_RUN_DIRS = 10
-BASELINE_FILE = "stability-baseline.json"
 _OUTCOMES: dict[str, list[tuple[str, str, str]]] = {}
 
 
@@ -47,6 +46,11 @@ class RunContext:
     owner_pid: int
     controller: bool
     attached: bool = False
+
+    @property
+    def baseline_path(self) -> Path:
+        """Where the session's proxy-stability baseline is kept (sessions may share an environment)."""
+        return Path(self.run_dir) / f"stability-baseline-{self.run_id}.json"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -195,7 +199,7 @@ def environment(config: pytest.Config) -> ZdmEnv:
         config.stash[ENV_KEY] = exc
         raise
     config.stash[ENV_KEY] = env
-    baseline = Path(ctx.run_dir) / BASELINE_FILE
+    baseline = ctx.baseline_path
     if not baseline.exists():
         with disruption.hold(Path(ctx.run_dir) / "baseline.lock", exclusive=True):
             if not baseline.exists():
@@ -215,14 +219,14 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     ctx = item.config.stash[RUN_KEY]
     destructive = item.get_closest_marker("zdm_destructive") is not None
     with disruption.hold(Path(ctx.run_dir) / "disruption.lock", exclusive=destructive):
-        _catch_up_with_disruptions(item.config, Path(ctx.run_dir) / BASELINE_FILE)
+        _catch_up_with_disruptions(item.config, ctx.baseline_path)
         result = yield
         if destructive:
             _wait_sessions_back(item.config)
             env = item.config.stash.get(ENV_KEY, None)
             if isinstance(env, ZdmEnv):
-                stability.save(stability.take_baseline(env), Path(ctx.run_dir) / BASELINE_FILE)
-                item.config.stash[SEEN_BASELINE_KEY] = (Path(ctx.run_dir) / BASELINE_FILE).stat().st_mtime_ns
+                stability.save(stability.take_baseline(env), ctx.baseline_path)
+                item.config.stash[SEEN_BASELINE_KEY] = ctx.baseline_path.stat().st_mtime_ns
         return result
 
 
@@ -273,7 +277,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 "--zdm-allow-destructive if stopping nodes and restarting the proxy there is acceptable"
             )
     if stable:
-        baseline = stability.load(Path(item.config.stash[RUN_KEY].run_dir) / BASELINE_FILE)
+        baseline = stability.load(item.config.stash[RUN_KEY].baseline_path)
         if baseline is not None:
             reasons = stability.evidence(env, baseline)
             if reasons:
