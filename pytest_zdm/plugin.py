@@ -24,6 +24,7 @@ from pytest_zdm import disruption, keyspaces, stability
 from pytest_zdm.environment import ZdmEnv, attach_running, start_or_attach, stop_environment
 from pytest_zdm.errors import ZdmError
 from pytest_zdm.settings import OPTIONS, Settings, resolve
+from pytest_zdm.summary import VerificationSummary
 from pytest_zdm.targets import target_class
 from pytest_zdm.targets.base import EnvironmentInfo
 
@@ -31,9 +32,9 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 RUN_KEY = pytest.StashKey["RunContext"]()
 ENV_KEY = pytest.StashKey["ZdmEnv | ZdmError"]()
 SESSIONS_KEY = pytest.StashKey[list[Any]]()
+SUMMARY_KEY = pytest.StashKey[VerificationSummary]()
 SEEN_BASELINE_KEY = pytest.StashKey[int]()
 _KEEP_RUN_DIRS = 10
-_OUTCOMES: dict[str, list[tuple[str, str, str]]] = {}
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,10 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         _prune_old_runs(settings.zdm_run_dir)
     config.stash[RUN_KEY] = ctx
+    if ctx.controller:
+        summary = VerificationSummary()
+        config.stash[SUMMARY_KEY] = summary
+        config.pluginmanager.register(summary, "zdm-verification-summary")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -284,55 +289,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 pytest.skip("proxy unstable: " + "; ".join(reasons))
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Remember each check's outcome for the verification summary (controller sees every worker's)."""
-    outcomes = _OUTCOMES.setdefault(report.nodeid, [])
-    if report.when == "call" or report.outcome != "passed":
-        reason = ""
-        if report.skipped and isinstance(report.longrepr, tuple):
-            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
-        elif report.failed:
-            crash = getattr(report.longrepr, "reprcrash", None)
-            lines = (report.longreprtext or "").strip().splitlines()
-            reason = str(crash.message) if crash is not None else (lines[-1] if lines else "")
-            reason = " ".join(reason.split())
-        xfail = hasattr(report, "wasxfail")
-        outcomes.append(("xfailed" if xfail and report.skipped else report.outcome, report.when, reason))
-
-
-def _verification_summary(terminalreporter: Any) -> None:
-    if not _OUTCOMES:
-        return
-    verdicts: dict[str, tuple[str, str]] = {}
-    for nodeid, outcomes in _OUTCOMES.items():
-        failed = [o for o in outcomes if o[0] == "failed"]
-        skipped = [o for o in outcomes if o[0] in ("skipped", "xfailed")]
-        if failed:
-            verdicts[nodeid] = ("FAILED" if failed[0][1] == "call" else "ERROR", failed[0][2])
-        elif skipped:
-            verdicts[nodeid] = ("SKIPPED", skipped[0][2])
-        elif any(o[0] == "passed" and o[1] == "call" for o in outcomes):
-            verdicts[nodeid] = ("PASSED", "")
-    counts = {
-        k: sum(1 for v in verdicts.values() if v[0] == k) for k in ("PASSED", "FAILED", "ERROR", "SKIPPED")
-    }
-    terminalreporter.section("zdm verification")
-    for nodeid, (verdict, reason) in verdicts.items():
-        if verdict != "PASSED":
-            terminalreporter.write_line(f"{verdict} {nodeid}: {reason}"[:400])
-    not_passed = len(verdicts) - counts["PASSED"]
-    terminalreporter.write_line(
-        f"checks: {counts['PASSED']} passed, {counts['FAILED'] + counts['ERROR']} failed, "
-        f"{counts['SKIPPED']} skipped (a skipped check is not a pass)"
-    )
-    if not_passed:
-        terminalreporter.write_line(
-            f"not verified: {not_passed} of {len(verdicts)} checks did not pass", red=True, bold=True
-        )
-    else:
-        terminalreporter.write_line(f"all {len(verdicts)} checks ran and passed", green=True, bold=True)
-
-
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Say what was verified, what environment the run used, and whether it is still running."""
     ctx = config.stash.get(RUN_KEY, None)
@@ -340,8 +296,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     run_dir = Path(ctx.run_dir)
     env_file = run_dir / "env.json"
-    if env_file.exists() or (run_dir / "failed.txt").exists():
-        _verification_summary(terminalreporter)
+    summary = config.stash.get(SUMMARY_KEY, None)
+    if summary is not None and (env_file.exists() or (run_dir / "failed.txt").exists()):
+        summary.write(terminalreporter)
     if not env_file.exists():
         if (run_dir / "failed.txt").exists():
             terminalreporter.section("zdm environment")

@@ -87,9 +87,23 @@ def test_a_run_that_needs_no_environment_starts_none(pytester):
 def test_provisioning_failure_is_one_line_per_test_without_traceback(pytester, tmp_path):
     empty = tmp_path / "jars"
     empty.mkdir()
-    pytester.makepyfile("def test_a(zdm_env): pass\ndef test_b(proxy_session): pass\n")
+    pytester.makepyfile(
+        "import pytest\n"
+        "def test_a(zdm_env): pass\n"
+        "def test_b(proxy_session): pass\n"
+        "def test_c(): pytest.skip('not applicable here')\n"
+    )
     result = pytester.runpytest_subprocess(f"--zdm-cassandra-classpath={empty}")
-    result.assert_outcomes(errors=2)
+    result.assert_outcomes(errors=2, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*zdm verification*",
+            "ERROR test_provisioning_failure*::test_a: *zdm environment unavailable*",
+            "SKIPPED test_provisioning_failure*::test_c: not applicable here",
+            "checks: 0 passed, 2 failed, 1 skipped (a skipped check is not a pass)",
+            "not verified: 3 of 3 checks did not pass",
+        ]
+    )
     result.stdout.fnmatch_lines(
         ["*zdm environment unavailable: zdm_cassandra_classpath *: no cassandra-all / apache-cassandra jar*"]
     )

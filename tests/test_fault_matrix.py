@@ -1,0 +1,270 @@
+"""The seeded-fault matrix: every check of the suites is shown to fail against a real, seeded fault.
+
+One real environment (two Cassandra nodes and zdm-proxy) is started for the module. For each fault it is
+damaged on purpose (proxy reconfigured with ignored settings or pointed at the wrong cluster, a row
+written to one cluster only, a node killed, the proxy restarted over and over...), the real ``suites/``
+are run against it in a separate pytest process (``--zdm-attach``), and the outcome of every check is
+recorded. Expected failures are asserted with their messages; then every check must have failed in at
+least one row. The matrix is written to ``reports/fault-matrix.md`` (the README shows it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pytest_zdm.environment import ZdmEnv, start_or_attach, stop_environment
+from pytest_zdm.settings import Settings
+from pytest_zdm.targets.local import LocalTarget
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("proxy_available")]
+ROOT = Path(__file__).resolve().parent.parent
+NOT_PASSED = ("FAILED", "ERROR")
+
+
+@dataclass
+class Fault:
+    """A damage done to the environment before the suites run, and what must catch it."""
+
+    name: str
+    seed: Callable[[ZdmEnv, Path], Callable[[], None]]
+    expect: dict[str, str]
+    args: tuple[str, ...] = ("--zdm-phase=1",)
+    expect_skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _reconfigure(settings: dict[str, str]) -> Callable[[ZdmEnv, Path], Callable[[], None]]:
+    def seed(env: ZdmEnv, _: Path) -> Callable[[], None]:
+        env.reconfigure_proxy(settings)
+        return lambda: env.reconfigure_proxy({})
+
+    return seed
+
+
+def _wrong_target(env: ZdmEnv, _: Path) -> Callable[[], None]:
+    env.reconfigure_proxy({"ZDM_TARGET_PORT": str(env.info.origin.port)})
+    return lambda: env.reconfigure_proxy({})
+
+
+def _row_on_origin_only(env: ZdmEnv, _: Path) -> Callable[[], None]:
+    proxy, origin = env.connect("proxy"), env.connect("origin")
+    proxy.session.execute(
+        "CREATE KEYSPACE IF NOT EXISTS fault_app "
+        "WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
+    )
+    proxy.session.execute("CREATE TABLE IF NOT EXISTS fault_app.accounts (id int PRIMARY KEY, owner text)")
+    for i in range(10):
+        proxy.session.execute("INSERT INTO fault_app.accounts (id, owner) VALUES (%s, %s)", (i, f"owner-{i}"))
+    origin.session.execute("INSERT INTO fault_app.accounts (id, owner) VALUES (99, 'written to origin only')")
+
+    def undo() -> None:
+        proxy.session.execute("DROP KEYSPACE IF EXISTS fault_app")  # the test's own keyspace
+        proxy.close()
+        origin.close()
+
+    return undo
+
+
+def _killed_target(env: ZdmEnv, _: Path) -> Callable[[], None]:
+    env.kill_node("target")
+    return lambda: env.start_node("target")
+
+
+def _restart_loop(env: ZdmEnv, run_dir: Path) -> Callable[[], None]:
+    """Restart the proxy every few seconds once the suites' session has taken its stability baseline."""
+    stop = threading.Event()
+    started = time.time()
+
+    def loop() -> None:
+        while not stop.is_set():
+            if any(p.stat().st_mtime > started for p in run_dir.glob("stability-baseline-*.json")):
+                env.restart_proxy()
+                stop.wait(4)
+            else:
+                stop.wait(0.2)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+
+    def undo() -> None:
+        stop.set()
+        thread.join()
+        env.restart_proxy()
+
+    return undo
+
+
+FAULTS = [
+    Fault("healthy", lambda env, _: lambda: None, expect={}),
+    Fault(
+        "ignored settings (ZDM_PHASE...)",
+        _reconfigure(
+            {"ZDM_PHASE": "B", "ZDM_ASYNC_HANDOFF_ENABLED": "true", "ZDM_ENABLE_TARGET_WRITES": "true"}
+        ),
+        expect={
+            "test_proxy_configuration_has_no_ignored_invalid_or_missing_settings": (
+                "ZDM_PHASE: not a zdm-proxy setting"
+            )
+        },
+    ),
+    Fault(
+        "proxy's target pointed at origin",
+        _wrong_target,
+        expect={
+            "test_proxy_is_wired_to_the_right_clusters": (
+                "proxy's target is 'zdm-origin', expected 'zdm-target'"
+            ),
+            "test_insert_simple_statement": "missing on: target",
+            "test_workload_data_is_identical_on_both_clusters": "missing on: target",
+            "test_hung_node_gives_a_client_timeout_and_a_partial_write": "",
+        },
+    ),
+    Fault(
+        "row written to origin only",
+        _row_on_origin_only,
+        expect={"test_user_tables_agree": "1 row(s) only on origin"},
+        args=("--zdm-phase=1", "--zdm-compare-tables=fault_app.accounts", "-m", "not zdm_destructive"),
+    ),
+    Fault(
+        "routing of another phase (primary TARGET, phase 1)",
+        _reconfigure({"ZDM_PRIMARY_CLUSTER": "TARGET"}),
+        expect={
+            "test_proxy_routing_matches_the_phase": "phase 1 expects ZDM_PRIMARY_CLUSTER=ORIGIN",
+            "test_reads_come_from_the_primary": "answered by TARGET, expected the primary ORIGIN",
+        },
+        args=("--zdm-phase=1", "-m", "not zdm_destructive"),
+    ),
+    Fault(
+        "target node killed",
+        _killed_target,
+        expect={
+            "test_cluster_is_reachable_and_authenticated[target]": "",
+            "test_proxy_readiness_reports_both_clusters_up": "readiness at",
+        },
+        args=("--zdm-phase=1", "-m", "not zdm_destructive"),
+    ),
+    Fault(
+        "proxy keeps restarting",
+        _restart_loop,
+        expect={},
+        expect_skipped={
+            "test_workload_data_is_identical_on_both_clusters": "proxy unstable: zdm-proxy restarted"
+        },
+        args=("--zdm-phase=1", "-m", "not zdm_destructive"),
+    ),
+    Fault(
+        "proxy request timeout longer than the client's",
+        _reconfigure({"ZDM_PROXY_REQUEST_TIMEOUT_MS": "60000"}),
+        expect={
+            "test_hung_node_gives_a_client_timeout_and_a_partial_write": "is not shorter than the client's"
+        },
+        args=("--zdm-phase=1", "-m", "zdm_destructive"),
+    ),
+    Fault(
+        "async dual reads never sent (phase 3)",
+        _reconfigure({"ZDM_READ_MODE": "DUAL_ASYNC_ON_SECONDARY", "ZDM_ASYNC_HANDSHAKE_TIMEOUT_MS": "1"}),
+        expect={"test_async_dual_reads_reach_the_secondary": "produced 0 async reads"},
+        args=("--zdm-phase=3", "-m", "not zdm_destructive"),
+    ),
+]
+
+
+def _run_suites(run_dir: Path, out: Path, args: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    junit = out / "junit.xml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "suites"), f"--zdm-attach={run_dir}", *args,
+         "-p", "no:cacheprovider", "-q", f"--junitxml={junit}"],
+        capture_output=True, text=True, timeout=900, cwd=ROOT, check=False,
+    )  # fmt: skip
+    (out / "output.txt").write_text(proc.stdout + proc.stderr)
+    results: dict[str, tuple[str, str]] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        outcome, message = "PASSED", ""
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = {"failure": "FAILED", "error": "ERROR", "skipped": "SKIPPED"}[child.tag]
+                message = " ".join((child.get("message") or child.text or "").split())
+                break
+        results[case.get("name", "")] = (outcome, message)
+    return results
+
+
+@pytest.fixture(scope="module")
+def matrix_env(zdm_settings: Settings, tmp_path_factory: pytest.TempPathFactory):
+    run_dir = tmp_path_factory.mktemp("fault-matrix") / "env"
+    env = start_or_attach(
+        run_dir,
+        zdm_settings,
+        plan=LocalTarget.plan(zdm_settings),
+        owner_pid=os.getpid(),
+        progress=lambda _: None,
+    )
+    yield env
+    stop_environment(run_dir)
+
+
+def test_every_check_fails_against_a_seeded_fault(matrix_env, tmp_path):
+    run_dir = matrix_env.run_dir
+    table: dict[str, dict[str, tuple[str, str]]] = {}
+    problems: list[str] = []
+    for fault in FAULTS:
+        out = tmp_path / fault.name.split(" ")[0]
+        out.mkdir(exist_ok=True)
+        undo = fault.seed(matrix_env, run_dir)
+        try:
+            results = _run_suites(run_dir, out, fault.args)
+        finally:
+            undo()
+        table[fault.name] = results
+        if fault.name == "healthy":
+            bad = {k: v for k, v in results.items() if v[0] in NOT_PASSED}
+            if bad:
+                problems.append(f"healthy environment: checks did not pass: {bad}")
+        for check, fragment in fault.expect.items():
+            outcome, message = results.get(check, ("MISSING", ""))
+            if outcome not in NOT_PASSED or fragment not in message:
+                problems.append(
+                    f"{fault.name}: {check} was {outcome} ({message[:200]!r}), "
+                    f"expected a failure with {fragment!r}"
+                )
+        for check, fragment in fault.expect_skipped.items():
+            outcome, message = results.get(check, ("MISSING", ""))
+            if outcome != "SKIPPED" or fragment not in message:
+                problems.append(
+                    f"{fault.name}: {check} was {outcome} ({message[:200]!r}), "
+                    f"expected skipped with {fragment!r}"
+                )
+    checks = sorted(table["healthy"])
+    never_failed = [c for c in checks if not any(r.get(c, ("",))[0] in NOT_PASSED for r in table.values())]
+    if never_failed:
+        problems.append(f"checks no seeded fault made fail: {never_failed}")
+    _write_matrix(table, checks, ROOT / "reports" / "fault-matrix.md")
+    (ROOT / "reports" / "fault-matrix.json").write_text(json.dumps(table, indent=1))
+    assert not problems, "\n".join(problems)
+
+
+def _write_matrix(table: dict[str, dict[str, tuple[str, str]]], checks: list[str], path: Path) -> None:
+    faults = list(table)
+    mark = {"PASSED": "pass", "FAILED": "**FAIL**", "ERROR": "**ERROR**", "SKIPPED": "skip"}
+    lines = ["| check | " + " | ".join(faults) + " |", "|---|" + "---|" * len(faults)]
+    for check in checks:
+        cells = [mark.get(table[f].get(check, ("-", ""))[0], "-") for f in faults]
+        lines.append(f"| `{check}` | " + " | ".join(cells) + " |")
+    lines += ["", "First message of each failure, per fault:", ""]
+    for fault in faults[1:]:
+        for check in checks:
+            outcome, message = table[fault].get(check, ("-", ""))
+            if outcome in NOT_PASSED or (outcome == "SKIPPED" and "unstable" in message):
+                lines.append(f"- {fault} / `{check}`: {outcome}: {message[:220]}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
