@@ -17,6 +17,16 @@ def clusters(origin_session: Any, target_session: Any) -> Clusters:
 
 
 @pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Any:
+    """Record a finding on the check's result (user properties; reports show them), e.g. a partial write."""
+
+    def record(name: str, value: object) -> None:
+        request.node.user_properties.append((name, str(value)))
+
+    return record
+
+
+@pytest.fixture
 def proxy_configuration(zdm_env: Any) -> dict[str, Any]:
     """The proxy's effective configuration: the settings it was given and what it parsed at start-up."""
     if not zdm_env.supports(Control.PROXY_CONFIG):

@@ -287,9 +287,7 @@ def test_lightweight_transaction_result_is_the_primarys(
     )
 
 
-def test_client_timestamps_give_identical_writetimes(
-    zdm_env, ks, pk, proxy_session, clusters, record_property
-):
+def test_client_timestamps_give_identical_writetimes(zdm_env, ks, pk, proxy_session, clusters, evidence):
     """Writes without ``USING TIMESTAMP`` get the same WRITETIME on both clusters thanks to client timestamps.
 
     Explained divergence: the driver sends a client-side timestamp by default and the proxy forwards the
@@ -322,9 +320,7 @@ def test_client_timestamps_give_identical_writetimes(
         rows = _row(clusters, ks, pk, ck)
         assert rows["origin"] and rows["target"], f"server-stamped write {ck} missing on a cluster: {rows}"
         differing += rows["origin"]["wt_v"] != rows["target"]["wt_v"]
-    record_property(
-        "server_stamped_writetime_divergence", f"{differing} of 50 writes without client timestamp"
-    )
+    evidence("server_stamped_writetime_divergence", f"{differing} of 50 writes without client timestamp")
 
 
 def test_now_function(ks, pk, proxy_session, clusters, parsed_configuration):
@@ -352,7 +348,7 @@ def test_uuid_function_always_differs(ks, pk, proxy_session, clusters):
 
 @pytest.mark.parametrize("missing_on", ["target", "origin"])
 def test_write_rejected_by_one_cluster_is_not_rolled_back(
-    zdm_env, ks, pk, proxy_session, clusters, missing_on, record_property
+    zdm_env, ks, pk, proxy_session, clusters, missing_on, evidence
 ):
     """Explained divergence: a write one cluster rejects fails at the client but stays on the other cluster.
 
@@ -376,7 +372,7 @@ def test_write_rejected_by_one_cluster_is_not_rolled_back(
         .value("zdm_proxy_failed_writes_total", failed_on=missing_on)
     )
     assert failed >= 1, f"proxy did not count a failed write on {missing_on}"
-    record_property("partial_write", f"{table} k={pk} on {has} only ({type(failure.value).__name__})")
+    evidence("partial_write", f"{table} k={pk} on {has} only ({type(failure.value).__name__})")
 
 
 def test_reads_come_from_the_primary(zdm_env, ks, pk, proxy_session, clusters, parsed_configuration):

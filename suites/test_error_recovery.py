@@ -65,7 +65,7 @@ def client(zdm_env: Any) -> Any:
 
 @pytest.mark.parametrize("down", ["target", "origin"])
 def test_node_down_is_reported_and_writes_fail_until_it_returns(
-    zdm_env, ks, client, clusters, down, record_property
+    zdm_env, ks, client, clusters, down, evidence
 ):
     """With one cluster's node down, nothing is acknowledged; readiness says which; all heals when it returns.
 
@@ -83,9 +83,9 @@ def test_node_down_is_reported_and_writes_fail_until_it_returns(
         )
         with pytest.raises(Exception) as failure:
             _write(client, ks, key, "during-outage")
-        record_property("client_error", f"{type(failure.value).__name__}: {str(failure.value)[:200]}")
+        evidence("client_error", f"{type(failure.value).__name__}: {str(failure.value)[:200]}")
         landed = getattr(clusters, up).execute(f"SELECT v FROM {ks}.routing WHERE k = %s", (key,)).one()
-        record_property(
+        evidence(
             "partial_write",
             f"{ks}.routing k={key} is on {up}: needs reconciliation" if landed else f"nothing landed on {up}",
         )
@@ -116,7 +116,7 @@ def test_proxy_restart_clients_reconnect(zdm_env, ks, client, clusters):
 
 
 def test_hung_node_gives_a_client_timeout_and_a_partial_write(
-    zdm_env, ks, client, clusters, parsed_configuration, record_property
+    zdm_env, ks, client, clusters, parsed_configuration, evidence
 ):
     """A target node that hangs (SIGSTOP) past the proxy's request timeout: the client times out promptly.
 
@@ -151,7 +151,7 @@ def test_hung_node_gives_a_client_timeout_and_a_partial_write(
     assert on_origin is not None and on_origin.v == "while-hung", (
         f"origin should hold the write whose target leg timed out (partial write), holds {on_origin}"
     )
-    record_property("partial_write", f"{ks}.routing k={key} was on origin only while target hung")
+    evidence("partial_write", f"{ks}.routing k={key} was on origin only while target hung")
     delta = scrape(zdm_env.info.proxy_http).delta(before)
     assert delta.value("zdm_target_requests_failed_total", error="client_timeout") >= 1, (
         f"the proxy counted no client_timeout on target: {delta.nonzero('zdm_target_requests_failed')}"

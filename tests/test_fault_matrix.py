@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from pytest_zdm.environment import ZdmEnv, start_or_attach, stop_environment
+from pytest_zdm.health import readiness
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets.local import LocalTarget
 
@@ -75,9 +77,16 @@ def _row_on_origin_only(env: ZdmEnv, _: Path) -> Callable[[], None]:
     return undo
 
 
-def _killed_target(env: ZdmEnv, _: Path) -> Callable[[], None]:
-    env.kill_node("target")
-    return lambda: env.start_node("target")
+def _killed(cluster: str) -> Callable[[ZdmEnv, Path], Callable[[], None]]:
+    def seed(env: ZdmEnv, _: Path) -> Callable[[], None]:
+        env.kill_node(cluster)
+        # The proxy notices on its next connection attempt, not at once: a team verifies a standing failure.
+        deadline = time.monotonic() + 90
+        while readiness(env.info.proxy_http)[0] == 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return lambda: env.start_node(cluster)
+
+    return seed
 
 
 def _restart_loop(env: ZdmEnv, run_dir: Path) -> Callable[[], None]:
@@ -146,9 +155,18 @@ FAULTS = [
     ),
     Fault(
         "target node killed",
-        _killed_target,
+        _killed("target"),
         expect={
             "test_cluster_is_reachable_and_authenticated[target]": "",
+            "test_proxy_readiness_reports_both_clusters_up": "readiness at",
+        },
+        args=("--zdm-phase=1", "-m", "not zdm_destructive"),
+    ),
+    Fault(
+        "origin node killed",
+        _killed("origin"),
+        expect={
+            "test_cluster_is_reachable_and_authenticated[origin]": "",
             "test_proxy_readiness_reports_both_clusters_up": "readiness at",
         },
         args=("--zdm-phase=1", "-m", "not zdm_destructive"),
@@ -218,7 +236,7 @@ def test_every_check_fails_against_a_seeded_fault(matrix_env, tmp_path):
     table: dict[str, dict[str, tuple[str, str]]] = {}
     problems: list[str] = []
     for fault in FAULTS:
-        out = tmp_path / fault.name.split(" ")[0]
+        out = tmp_path / re.sub(r"[^a-z0-9]+", "-", fault.name.lower())
         out.mkdir(exist_ok=True)
         undo = fault.seed(matrix_env, run_dir)
         try:
