@@ -348,6 +348,14 @@ def zdm_settings(pytestconfig: pytest.Config) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def zdm_artifacts(pytestconfig: pytest.Config) -> Path:
+    """Directory for evidence files of this run (mismatch reports...): ``reports/<run id>/``."""
+    path = Path(str(pytestconfig.rootpath)) / "reports" / pytestconfig.stash[RUN_KEY].run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
 def zdm_env(pytestconfig: pytest.Config) -> ZdmEnv:
     """The started environment (endpoints, credentials, versions, controls), shared by all workers."""
     try:

@@ -101,6 +101,18 @@ def _parse_env_pairs(name: str, raw: str) -> dict[str, str]:
     return pairs
 
 
+def _parse_rate(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(
+            f"{name}: expected a number of rows per second (0 for no limit), got {raw!r}"
+        ) from None
+    if value < 0:
+        raise SettingError(f"{name}: expected a number of rows per second (0 for no limit), got {raw!r}")
+    return value
+
+
 def _parse_tables(name: str, raw: str) -> tuple[str, ...]:
     tables = tuple(t.strip() for t in raw.split(",") if t.strip())
     for table in tables:
@@ -280,6 +292,19 @@ OPTIONS: tuple[Option, ...] = (
         lambda _: (),
     ),
     Option(
+        "zdm_compare_writetime",
+        "also compare WRITETIME of your tables' cells (false when data was migrated without its write times)",
+        _parse_bool,
+        lambda _: False,
+        is_flag=True,
+    ),
+    Option(
+        "zdm_compare_rate",
+        "at most this many rows per second read from each cluster when comparing your tables (0: no limit)",
+        _parse_rate,
+        lambda _: 0.0,
+    ),
+    Option(
         "zdm_request_timeout",
         "seconds the framework's driver sessions wait for a request before giving up",
         _parse_float,
@@ -313,6 +338,8 @@ class Settings:
     zdm_read_mode: str
     zdm_proxy_env: Mapping[str, str]
     zdm_compare_tables: tuple[str, ...]
+    zdm_compare_writetime: bool
+    zdm_compare_rate: float
     zdm_request_timeout: float
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

@@ -3,7 +3,7 @@
 Schema created through the proxy exists identically on both clusters; an application-like workload
 (orders created, updated, cancelled, read) runs through the proxy and every request is acknowledged; the
 proxy's metrics show no failed write or read; and the data on origin and target are the same, for the
-workload's table and for the user tables named in ``zdm_compare_tables`` (read only).
+workload's table (the consistency suite compares your own tables).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.util import uuid_from_time
 
 from pytest_zdm.assertions import Clusters, apply_schema
+from pytest_zdm.consistency import compare
 from pytest_zdm.metrics import MetricsSnapshot, scrape
 
 pytestmark = [pytest.mark.zdm_required_for(2, 3, 4), pytest.mark.zdm_stable_proxy]
@@ -110,29 +111,11 @@ def test_proxy_metrics_show_no_failed_requests(workload):
 
 
 def test_workload_data_is_identical_on_both_clusters(workload, clusters):
-    """A full read of the workload's table straight from each cluster gives the same rows."""
-    rows = clusters.assert_same(
-        "SELECT customer_id, order_id, status, amount_cents, items, WRITETIME(status) AS wt "
-        f"FROM {workload.keyspace}.orders",
-        (),
-        "orders after the workload",
-    )
+    """A token-range scan of the workload's table finds the same rows, values and WRITETIME on each."""
+    report = compare(clusters.origin, clusters.target, workload.keyspace, "orders", splits=8, writetime=True)
     expected = CUSTOMERS * ORDERS_PER_CUSTOMER - len(range(1, CUSTOMERS * ORDERS_PER_CUSTOMER, 7))
-    assert len(rows) == expected, f"{len(rows)} orders on both clusters, the workload leaves {expected}"
-
-
-def test_user_tables_agree(zdm_env, clusters):
-    """Each table named in ``zdm_compare_tables`` holds the same rows on both clusters (full scan, read only).
-
-    A simple full comparison in memory; the consistency engine (token-range scan) replaces it for big tables.
-    """
-    tables = zdm_env.settings.zdm_compare_tables
-    if not tables:
-        pytest.skip("zdm_compare_tables is empty: name your tables (--zdm-compare-tables=ks.table,...)")
-    problems = []
-    for name in tables:
-        try:
-            clusters.assert_same(f"SELECT * FROM {name}", (), name)
-        except AssertionError as exc:
-            problems.append(str(exc))
-    assert not problems, " | ".join(problems)
+    shown = "; ".join(str(d) for d in report.differences[:5])
+    assert report.consistent, f"{report.summary()}. First differences: {shown}"
+    assert report.rows_compared == expected, (
+        f"{report.rows_compared} orders compared, the workload leaves {expected}"
+    )

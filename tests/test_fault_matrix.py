@@ -141,7 +141,7 @@ FAULTS = [
     Fault(
         "row written to origin only",
         _row_on_origin_only,
-        expect={"test_user_tables_agree": "1 row(s) only on origin"},
+        expect={"test_user_tables_are_identical_on_both_clusters": "1 missing on target"},
         args=("--zdm-phase=1", "--zdm-compare-tables=fault_app.accounts", "-m", "not zdm_destructive"),
     ),
     Fault(
