@@ -38,21 +38,6 @@ class Layout:
         return dict(zip(self.key_names, self.key(row), strict=True))
 
 
-def token_groups(rows: Iterable[Row]) -> Iterator[tuple[int, list[Row]]]:
-    """Consecutive rows sharing a token (column 0), as (token, rows)."""
-    current: int | None = None
-    bucket: list[Row] = []
-    for row in rows:
-        token = row[0]
-        if token != current and bucket:
-            yield current, bucket  # type: ignore[misc]
-            bucket = []
-        current = token
-        bucket.append(row)
-    if bucket:
-        yield current, bucket  # type: ignore[misc]
-
-
 def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
@@ -103,24 +88,33 @@ def diff_groups(layout: Layout, origin: list[Row], target: list[Row]) -> list[Di
 def merge(
     layout: Layout, origin_rows: Iterable[Row], target_rows: Iterable[Row]
 ) -> Iterator[Difference | int]:
-    """Walk both token-ordered streams once; yields differences, and row counts as ints per token group.
+    """Walk both token-ordered streams once; yields differences, and counts (ints) of distinct rows seen.
 
-    Yields ``(+n)`` counts of distinct rows seen so callers can report rows compared without a second pass.
+    Fast path: both clusters return identical rows in identical order, so rows are compared as whole
+    tuples in lockstep (one C-level comparison per row). At the first inequality, the rest of the lowest
+    token's group is collected from both sides and compared by primary key; then lockstep resumes.
     """
-    o_iter, t_iter = token_groups(origin_rows), token_groups(target_rows)
-    o_next, t_next = next(o_iter, None), next(t_iter, None)
-    while o_next is not None or t_next is not None:
-        if t_next is None or (o_next is not None and o_next[0] < t_next[0]):
-            assert o_next is not None
-            yield len(o_next[1])
-            yield from diff_groups(layout, o_next[1], [])
-            o_next = next(o_iter, None)
-        elif o_next is None or t_next[0] < o_next[0]:
-            yield len(t_next[1])
-            yield from diff_groups(layout, [], t_next[1])
-            t_next = next(t_iter, None)
-        else:
-            keys = {layout.key(r) for r in o_next[1]} | {layout.key(r) for r in t_next[1]}
-            yield len(keys)
-            yield from diff_groups(layout, o_next[1], t_next[1])
-            o_next, t_next = next(o_iter, None), next(t_iter, None)
+    o_iter, t_iter = iter(origin_rows), iter(target_rows)
+    o_row, t_row = next(o_iter, None), next(t_iter, None)
+    matched = 0
+    while o_row is not None or t_row is not None:
+        if o_row is not None and o_row == t_row:
+            matched += 1
+            o_row, t_row = next(o_iter, None), next(t_iter, None)
+            continue
+        if matched:
+            yield matched
+            matched = 0
+        token = min(r[0] for r in (o_row, t_row) if r is not None)
+        o_group: list[Row] = []
+        while o_row is not None and o_row[0] == token:
+            o_group.append(o_row)
+            o_row = next(o_iter, None)
+        t_group: list[Row] = []
+        while t_row is not None and t_row[0] == token:
+            t_group.append(t_row)
+            t_row = next(t_iter, None)
+        yield len({layout.key(r) for r in o_group} | {layout.key(r) for r in t_group})
+        yield from diff_groups(layout, o_group, t_group)
+    if matched:
+        yield matched
