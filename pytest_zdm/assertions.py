@@ -6,10 +6,18 @@ reviewer reading a report knows what diverged without rerunning anything.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_delay,
+    wait_fixed,
+)
 
 from pytest_zdm import cqlfiles, keyspaces
 
@@ -91,19 +99,17 @@ def _key(params: Sequence[Any]) -> str:
 
 def wait_until(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.5) -> Any:
     """Poll ``check`` until it returns something truthy; the last error is kept for the failure message."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while True:
-        try:
-            result = check()
-        except Exception as exc:  # the driver raises many types while a cluster comes back
-            result, last = None, exc
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            suffix = f" (last error: {type(last).__name__}: {last})" if last else ""
-            raise AssertionError(f"{what} not reached within {timeout:.0f}s{suffix}")
-        time.sleep(interval)
+    retrying = Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+        retry=retry_if_exception_type(Exception) | retry_if_result(lambda result: not result),
+    )
+    try:
+        return retrying(check)
+    except RetryError as exc:
+        last = exc.last_attempt.exception() if exc.last_attempt.failed else None
+        suffix = f" (last error: {type(last).__name__}: {last})" if last else ""
+        raise AssertionError(f"{what} not reached within {timeout:.0f}s{suffix}") from None
 
 
 def apply_schema(proxy: Any, clusters: Clusters, schema: str, keyspace: str, tables: Iterable[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,9 +100,3 @@ def release_version(client: CqlClient) -> str:
     """The Cassandra release the session is connected to (the proxy answers with origin's)."""
     row = client.session.execute("SELECT release_version FROM system.local").one()
     return str(row.release_version)
-
-
-def quiet_driver_logs() -> None:
-    """The driver logs reconnect attempts as warnings; keep them out of pytest's live output."""
-    for name in ("cassandra", "cassandra.cluster", "cassandra.connection", "cassandra.pool"):
-        logging.getLogger(name).setLevel(logging.ERROR)

@@ -368,15 +368,6 @@ class Settings:
             values[f.name] = value
         return cls(**values)
 
-    def describe(self) -> list[str]:
-        """Human-readable ``name = value (source)`` lines, secrets masked."""
-        lines = []
-        for opt in OPTIONS:
-            value = getattr(self, opt.name)
-            shown = "***" if opt.secret and value else value
-            lines.append(f"{opt.name} = {shown} ({self.sources.get(opt.name, 'default')})")
-        return lines
-
 
 def resolve(
     *,

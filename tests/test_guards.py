@@ -107,3 +107,23 @@ def test_log_watcher_finds_lines_after_a_mark(tmp_path):
     with pytest.raises(TimeoutError, match="not seen in"):
         watcher.wait_for("never", timeout=0.3)
     assert watcher.tail(1) == "INFO Startup complete (again)"
+
+
+def test_wait_until_returns_the_first_truthy_result_or_names_the_last_error():
+    from pytest_zdm.assertions import wait_until
+
+    calls = iter([ConnectionError("refused"), None, 0, "ready"])
+
+    def check():
+        value = next(calls)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    assert wait_until(check, timeout=5, what="ready", interval=0.01) == "ready"
+
+    def failing():
+        raise ConnectionError("still refused")
+
+    with pytest.raises(AssertionError, match=r"proxy up not reached within 0s \(last error: ConnectionError"):
+        wait_until(failing, timeout=0.2, what="proxy up", interval=0.05)

@@ -63,8 +63,6 @@ class Report:
     table: str
     splits_total: int
     splits_scanned: int = 0
-    rows_origin: int = 0
-    rows_target: int = 0
     rows_compared: int = 0
     differences: list[Difference] = field(default_factory=list)
     found_before_recheck: int = 0
@@ -107,7 +105,8 @@ class Report:
         coverage = f"{self.splits_scanned}/{self.splits_total} token ranges"
         return (
             f"{self.keyspace}.{self.table}: {self.rows_compared} rows compared ({coverage}) "
-            f"in {self.seconds:.1f}s: {len(self.missing_on_target)} missing on target, "
+            f"in {self.seconds:.1f}s ({self.rows_per_second:,.0f} rows/s): "
+            f"{len(self.missing_on_target)} missing on target, "
             f"{len(self.missing_on_origin)} missing on origin, "
             f"{len(self.mismatched)} mismatched ({self.resolved_by_recheck} of {self.found_before_recheck} "
             f"first seen resolved by the re-check)" + (f", {self.repaired} repaired" if self.repaired else "")

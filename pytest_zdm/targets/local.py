@@ -205,12 +205,6 @@ class LocalTarget(Target):
             node.stop(graceful=False)
             node.remove_data()
 
-    def pids(self) -> dict[str, int]:
-        """Process ids of what runs now (for the leftover registry and benchmarks)."""
-        found = {name: node.pid for name, node in self.nodes.items()}
-        found["proxy"] = self.proxy.pid if self.proxy else None
-        return {name: pid for name, pid in found.items() if pid is not None}
-
     def control(self, verb: Control, arg: Any = None) -> Any:
         """Stop/kill/start/pause/resume a node, restart or reconfigure the proxy, read its state."""
         if verb in _NODE_CONTROLS:
