@@ -1,0 +1,91 @@
+"""Workload generator, acknowledged-write ledger and its checker, latency percentiles."""
+
+from __future__ import annotations
+
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from pytest_zdm.local.clusters import two_clusters
+from pytest_zdm.workload import LatencyStats, Ledger, LedgerEntry, check_ledger, run_workload
+from pytest_zdm.workload.ledger import ACKNOWLEDGED, FAILED, TIMED_OUT
+
+KS = "zdm_verify_workload"
+
+
+def test_percentiles_of_known_inputs():
+    histogram = HdrHistogram(1, 120_000_000, 3)
+    for micros in range(1, 10_001):  # 1 us .. 10 ms, uniform
+        histogram.record_value(micros)
+    stats = LatencyStats.of(histogram)
+    assert stats.count == 10_000
+    assert stats.p50 == pytest.approx(5.0, rel=0.01) and stats.p90 == pytest.approx(9.0, rel=0.01)
+    assert stats.p99 == pytest.approx(9.9, rel=0.01) and stats.p999 == pytest.approx(9.99, rel=0.01)
+    assert stats.max == pytest.approx(10.0, rel=0.01)
+
+
+def test_a_workload_needs_a_bound():
+    with pytest.raises(ValueError, match="count or duration"):
+        run_workload(object(), KS)
+
+
+@pytest.mark.integration
+def test_ledger_checker_catches_a_lost_write_and_classifies_partial_ones(zdm_settings, tmp_path):
+    """Real clusters: writes origin acknowledged are copied to target as a dual write would; then faults."""
+    with two_clusters(zdm_settings, tmp_path) as clients:
+        origin, target = clients["origin"].session, clients["target"].session
+        for s in (origin, target):
+            s.execute(
+                f"CREATE KEYSPACE {KS} "
+                "WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
+            )
+        result = run_workload(origin, KS, count=600, rate=2000, concurrency=32, read_ratio=0.25, seed=7)
+        assert result.ledger.count(ACKNOWLEDGED) == result.writes.count > 400 and result.reads.count > 50
+        target.execute(f"CREATE TABLE {KS}.ledger (k bigint PRIMARY KEY, v text)")
+        copy = target.prepare(f"INSERT INTO {KS}.ledger (k, v) VALUES (?, ?) USING TIMESTAMP ?")
+        for entry in result.ledger.entries:
+            target.execute(copy, (entry.key, entry.value, entry.timestamp))
+        assert check_ledger(result.ledger, origin, target, KS).ok
+
+        lost = result.ledger.entries[10]
+        target.execute(f"DELETE FROM {KS}.ledger WHERE k = %s", (lost.key,))  # seeded lost write on target
+        report = check_ledger(result.ledger, origin, target, KS)
+        assert not report.ok and len(report.lost) == 1 and f"key {lost.key} " in report.lost[0]
+        assert "target holds None" in report.lost[0]
+
+        ledger = Ledger()
+        for i, (outcome, on_origin, on_target) in enumerate(
+            [(FAILED, True, False), (TIMED_OUT, True, True), (FAILED, False, False), (TIMED_OUT, False, True)]
+        ):
+            entry = LedgerEntry(10_000 + i, f"partial-{i}", 5_000 + i, outcome, "seeded")
+            ledger.record(entry)
+            for present, session in ((on_origin, origin), (on_target, target)):
+                if present:
+                    session.execute(
+                        f"INSERT INTO {KS}.ledger (k, v) VALUES (%s, %s) USING TIMESTAMP {entry.timestamp}",
+                        (entry.key, entry.value),
+                    )
+        partial = check_ledger(ledger, origin, target, KS)
+        assert partial.ok  # nothing was acknowledged
+        assert {k: [e.key for e in v] for k, v in partial.indeterminate.items()} == {
+            "origin only": [10_000], "both": [10_001], "neither": [10_002], "target only": [10_003]
+        }  # fmt: skip
+        assert result.ledger.write_json_lines(tmp_path / "ledger.jsonl").read_text().count("\n") == len(
+            result.ledger.entries
+        )
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("proxy_available")
+def test_acknowledged_writes_through_the_real_proxy_are_on_both_clusters(
+    zdm_keyspace, proxy_session, origin_session, target_session
+):
+    result = run_workload(proxy_session, zdm_keyspace, count=1500, rate=1000, concurrency=32, seed=3)
+    assert result.ledger.count(ACKNOWLEDGED) == result.writes.count and result.reads_failed == 0
+    report = check_ledger(result.ledger, origin_session, target_session, zdm_keyspace)
+    assert report.ok and report.acknowledged == result.writes.count, report.summary()
+    victim = result.ledger.entries[5]
+    target_session.execute(f"DELETE FROM {zdm_keyspace}.ledger WHERE k = %s", (victim.key,))
+    caught = check_ledger(result.ledger, origin_session, target_session, zdm_keyspace)
+    assert [line.split(":")[0] for line in caught.lost] == [
+        f"key {victim.key} acknowledged with {victim.value!r}@{victim.timestamp}"
+    ]
