@@ -113,6 +113,22 @@ def _parse_rate(name: str, raw: str) -> float:
     return value
 
 
+def _parse_count(name: str, raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise SettingError(f"{name}: expected a positive whole number, got {raw!r}")
+    return int(raw)
+
+
+def _parse_share(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise SettingError(f"{name}: expected a share between 0 and 1, got {raw!r}")
+    return value
+
+
 def _parse_tables(name: str, raw: str) -> tuple[str, ...]:
     tables = tuple(t.strip() for t in raw.split(",") if t.strip())
     for table in tables:
@@ -305,6 +321,31 @@ OPTIONS: tuple[Option, ...] = (
         lambda _: 0.0,
     ),
     Option(
+        "zdm_perf_operations",
+        "operations of the performance suite's workload (run through the proxy and straight to origin)",
+        _parse_count,
+        lambda _: 2000,
+    ),
+    Option(
+        "zdm_perf_rate",
+        "operations per second of the performance suite's workload (fixed rate)",
+        _parse_rate,
+        lambda _: 200.0,
+    ),
+    Option(
+        "zdm_budget_p99_overhead_ms",
+        "performance budget: p99 write latency through the proxy minus straight to origin, in ms "
+        "(the default suits the loopback local target; set your own for a real deployment)",
+        _parse_rate,
+        lambda _: 100.0,
+    ),
+    Option(
+        "zdm_budget_error_rate",
+        "performance budget: largest share of the workload's requests allowed to fail (0 to 1)",
+        _parse_share,
+        lambda _: 0.0,
+    ),
+    Option(
         "zdm_request_timeout",
         "seconds the framework's driver sessions wait for a request before giving up",
         _parse_float,
@@ -340,6 +381,10 @@ class Settings:
     zdm_compare_tables: tuple[str, ...]
     zdm_compare_writetime: bool
     zdm_compare_rate: float
+    zdm_perf_operations: int
+    zdm_perf_rate: float
+    zdm_budget_p99_overhead_ms: float
+    zdm_budget_error_rate: float
     zdm_request_timeout: float
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

@@ -89,6 +89,23 @@ def _killed(cluster: str) -> Callable[[ZdmEnv, Path], Callable[[], None]]:
     return seed
 
 
+def _hang_during_workload(env: ZdmEnv, run_dir: Path) -> Callable[[], None]:
+    """Freeze the target node for 2 s while the performance suite's proxied run is under way."""
+    started = time.time()
+
+    def hang() -> None:
+        while not any(p.stat().st_mtime > started for p in run_dir.glob("stability-baseline-*.json")):
+            time.sleep(0.2)
+        time.sleep(14)  # the direct run (2,000 ops at 200/s) comes first; then the proxied run starts
+        env.pause_node("target")
+        time.sleep(2)
+        env.resume_node("target")
+
+    thread = threading.Thread(target=hang, daemon=True)
+    thread.start()
+    return lambda: thread.join(timeout=120)
+
+
 def _restart_loop(env: ZdmEnv, run_dir: Path) -> Callable[[], None]:
     """Restart the proxy every few seconds once the suites' session has taken its stability baseline."""
     stop = threading.Event()
@@ -187,6 +204,12 @@ FAULTS = [
             "test_hung_node_gives_a_client_timeout_and_a_partial_write": "is not shorter than the client's"
         },
         args=("--zdm-phase=1", "-m", "zdm_destructive"),
+    ),
+    Fault(
+        "target hangs 2 s during the workload",
+        _hang_during_workload,
+        expect={"test_p99_latency_overhead_of_the_proxy_is_within_budget": "p99 overhead"},
+        args=("--zdm-phase=1", "-k", "test_performance"),
     ),
     Fault(
         "async dual reads never sent (phase 3)",

@@ -30,6 +30,7 @@ class WorkloadResult:
     """What was sent and how long it took."""
 
     ledger: Ledger
+    write_histogram: Any
     writes: LatencyStats
     reads: LatencyStats
     reads_failed: int
@@ -114,7 +115,13 @@ def run_workload(
     for _ in range(concurrency):  # wait for everything in flight (each request ends by its timeout)
         in_flight.acquire(timeout=timeout + 5)
     return WorkloadResult(
-        ledger, write_lat.stats(), read_lat.stats(), failed_reads[0], time.monotonic() - began, rate
+        ledger,
+        write_lat.histogram,
+        write_lat.stats(),
+        read_lat.stats(),
+        failed_reads[0],
+        time.monotonic() - began,
+        rate,
     )
 
 

@@ -1,0 +1,109 @@
+"""Performance: what the proxy costs in latency and errors under an application-like load, against budgets.
+
+The same fixed-rate workload (client timestamps, fresh keys, 20% reads) runs straight to origin (the
+reference) and through the proxy; latency is measured from each request's intended start (coordinated
+omission corrected) into HDR histograms. Budgets come from settings (``zdm_budget_*``). The measured figures,
+the proxy's metric deltas and a latency-by-percentile plot (PNG) are attached to each check's result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pytest_zdm.metrics import MetricsSnapshot, scrape
+from pytest_zdm.workload import WorkloadResult, check_ledger, run_workload
+from pytest_zdm.workload.ledger import ACKNOWLEDGED
+from pytest_zdm.workload.plot import latency_by_percentile_png
+
+pytestmark = [pytest.mark.zdm_required_for(3, 4), pytest.mark.zdm_stable_proxy]
+
+
+@dataclass
+class Measured:
+    """Both runs, the proxy's metric deltas during the proxy run, and where the plot is."""
+
+    direct: WorkloadResult
+    proxied: WorkloadResult
+    metrics: MetricsSnapshot
+    plot: str
+
+
+@pytest.fixture(scope="module")
+def measured(
+    zdm_env: Any, zdm_keyspace: str, proxy_session: Any, origin_session: Any, zdm_artifacts: Any
+) -> Measured:
+    """Run the workload straight to origin, then through the proxy, with the same count and rate."""
+    settings = zdm_env.settings
+    options = {
+        "count": settings.zdm_perf_operations,
+        "rate": settings.zdm_perf_rate,
+        "concurrency": 64,
+        "seed": 11,
+    }
+    proxy_session.execute(
+        f"CREATE TABLE IF NOT EXISTS {zdm_keyspace}.perf_direct (k bigint PRIMARY KEY, v text)"
+    )
+    direct = run_workload(origin_session, zdm_keyspace, table="perf_direct", **options)
+    before = scrape(zdm_env.info.proxy_http)
+    proxied = run_workload(proxy_session, zdm_keyspace, table="perf_proxy", **options)
+    delta = scrape(zdm_env.info.proxy_http).delta(before)
+    plot = latency_by_percentile_png(
+        {"through the proxy": proxied.write_histogram, "straight to origin": direct.write_histogram},
+        zdm_artifacts / "latency-writes.png",
+        f"write latency at {settings.zdm_perf_rate:.0f} ops/s (from the intended start)",
+    )
+    return Measured(direct, proxied, delta, str(plot))
+
+
+def _attach(evidence: Any, measured: Measured) -> None:
+    evidence("latency_through_proxy", str(measured.proxied.writes))
+    evidence("latency_straight_to_origin", str(measured.direct.writes))
+    evidence("latency_plot", measured.plot)
+    evidence("proxy_metrics_delta", str(measured.metrics.nonzero("zdm_proxy_failed")))
+
+
+def test_p99_latency_overhead_of_the_proxy_is_within_budget(zdm_env, measured, evidence):
+    """p99 write latency through the proxy exceeds the direct p99 by no more than the budget."""
+    _attach(evidence, measured)
+    overhead = measured.proxied.writes.p99 - measured.direct.writes.p99
+    budget = zdm_env.settings.zdm_budget_p99_overhead_ms
+    assert overhead <= budget, (
+        f"p99 overhead {overhead:.2f} ms > budget {budget:.2f} ms "
+        f"(through the proxy: {measured.proxied.writes}; straight to origin: {measured.direct.writes}; "
+        f"plot {measured.plot})"
+    )
+
+
+def test_error_rate_is_within_budget(zdm_env, measured, evidence):
+    """The share of the workload's requests that failed or timed out at the client is within the budget."""
+    _attach(evidence, measured)
+    result = measured.proxied
+    failed_writes = len(result.ledger.entries) - result.ledger.count(ACKNOWLEDGED)
+    total = len(result.ledger.entries) + result.reads.count + result.reads_failed
+    rate = (failed_writes + result.reads_failed) / total if total else 1.0
+    budget = zdm_env.settings.zdm_budget_error_rate
+    assert rate <= budget, (
+        f"{failed_writes} writes and {result.reads_failed} reads of {total} failed: {rate:.4f} > {budget}"
+    )
+
+
+def test_proxy_counted_no_failed_or_timed_out_request(measured, evidence):
+    """During the run the proxy counted no failed write or read and no cluster timing out."""
+    _attach(evidence, measured)
+    failed = {
+        k: v
+        for k, v in measured.metrics.nonzero().items()
+        if v > 0 and (k.startswith("zdm_proxy_failed") or "requests_failed_total" in k)
+    }
+    assert not failed, f"proxy metrics during the workload: {failed}"
+
+
+def test_every_acknowledged_write_is_on_both_clusters(zdm_keyspace, measured, origin_session, target_session):
+    """The ledger of the proxied run: each acknowledged write is on origin AND target with its value."""
+    report = check_ledger(
+        measured.proxied.ledger, origin_session, target_session, zdm_keyspace, table="perf_proxy"
+    )
+    assert report.ok, report.summary() + ": " + "; ".join(report.lost[:5])
