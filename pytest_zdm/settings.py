@@ -337,7 +337,7 @@ OPTIONS: tuple[Option, ...] = (
         "performance budget: p99 write latency through the proxy minus straight to origin, in ms "
         "(the default suits the loopback local target; set your own for a real deployment)",
         _parse_rate,
-        lambda _: 100.0,
+        lambda _: 250.0,
     ),
     Option(
         "zdm_budget_error_rate",
