@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,22 @@ def login_error(
     finally:
         client.close()
     return None
+
+
+def wait_for_login(
+    endpoint: CqlEndpoint, credentials: Credentials, *, timeout: float, protocol_version: int = 4
+) -> str | None:
+    """Retry :func:`login_error` every half second for up to ``timeout`` s.
+
+    Returns None once a login works, else the last reason (a fresh node refuses logins until its auth
+    setup is done).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        error = login_error(endpoint, credentials, protocol_version=protocol_version)
+        if error is None or time.monotonic() > deadline:
+            return error
+        time.sleep(0.5)
 
 
 def release_version(client: CqlClient) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pytest_zdm.cql import connect, login_error
+from pytest_zdm.cql import connect, login_error, wait_for_login
 from pytest_zdm.local.cassandra_node import CassandraNode, NodeConfig
 from pytest_zdm.local.ports import free_ports
 from pytest_zdm.provision import provision_cassandra
@@ -40,10 +40,7 @@ def test_node_boots_with_password_auth_and_stops_cleanly(zdm_settings, tmp_path)
     try:
         node.wait_ready()
         endpoint = CqlEndpoint("127.0.0.1", node.cfg.native_port, "datacenter1")
-        deadline = time.monotonic() + 60
-        while (error := login_error(endpoint, SUPERUSER)) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert error is None
+        assert wait_for_login(endpoint, SUPERUSER, timeout=60) is None
         client = connect(endpoint, SUPERUSER)
         try:
             row = client.session.execute("SELECT cluster_name, release_version FROM system.local").one()

@@ -170,23 +170,17 @@ FAULTS = [
         },
         args=("--zdm-phase=1", "-m", "not zdm_destructive"),
     ),
-    Fault(
-        "target node killed",
-        _killed("target"),
-        expect={
-            "test_cluster_is_reachable_and_authenticated[target]": "",
-            "test_proxy_readiness_reports_both_clusters_up": "readiness at",
-        },
-        args=("--zdm-phase=1", "-m", "not zdm_destructive"),
-    ),
-    Fault(
-        "origin node killed",
-        _killed("origin"),
-        expect={
-            "test_cluster_is_reachable_and_authenticated[origin]": "",
-            "test_proxy_readiness_reports_both_clusters_up": "readiness at",
-        },
-        args=("--zdm-phase=1", "-m", "not zdm_destructive"),
+    *(
+        Fault(
+            f"{cluster} node killed",
+            _killed(cluster),
+            expect={
+                f"test_cluster_is_reachable_and_authenticated[{cluster}]": "",
+                "test_proxy_readiness_reports_both_clusters_up": "readiness at",
+            },
+            args=("--zdm-phase=1", "-m", "not zdm_destructive"),
+        )
+        for cluster in ("target", "origin")
     ),
     Fault(
         "proxy keeps restarting",

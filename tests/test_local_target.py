@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pytest_zdm import leftovers
+from pytest_zdm.assertions import wait_until
 from pytest_zdm.environment import ZdmEnv, attach
 from pytest_zdm.health import readiness
 
@@ -228,22 +229,6 @@ def test_a_kept_environment_stops_when_its_run_directory_is_deleted(pytester):
     assert leftovers.marked_processes(marker) == []
 
 
-def _until(check, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except Exception as exc:  # the driver reconnects on its own schedule
-            result, last = None, exc
-        else:
-            last = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s (last error: {last})")
-        time.sleep(0.5)
-
-
 def _exercise_controls(env: ZdmEnv) -> None:
     """Restart the proxy, pause and stop a node: readiness and clients follow what really happened."""
     client = env.connect("proxy")
@@ -251,15 +236,19 @@ def _exercise_controls(env: ZdmEnv) -> None:
         started = env.restart_proxy()
         assert started["starts"] == 2
         assert readiness(env.info.proxy_http)[0] == 200
-        _until(
-            lambda: client.session.execute("SELECT release_version FROM system.local").one(), what="reconnect"
+        wait_until(
+            lambda: client.session.execute("SELECT release_version FROM system.local").one(),
+            timeout=60,
+            what="reconnect",
         )
         env.stop_node("target")
-        _until(
-            lambda: readiness(env.info.proxy_http)[1]["TargetStatus"]["Status"] == "DOWN", what="target DOWN"
+        wait_until(
+            lambda: readiness(env.info.proxy_http)[1]["TargetStatus"]["Status"] == "DOWN",
+            timeout=60,
+            what="target DOWN",
         )
         env.start_node("target")
-        _until(lambda: readiness(env.info.proxy_http)[0] == 200, what="readiness back to 200")
+        wait_until(lambda: readiness(env.info.proxy_http)[0] == 200, timeout=60, what="readiness back to 200")
         assert "Starting ZDM proxy" in env.proxy_logs()
         assert env.proxy_config()["parsed"]["TargetPort"] == env.info.target_cluster.port
     finally:

@@ -138,7 +138,7 @@ def compare(
     limiter = RateLimiter(max_rows_per_second) if max_rows_per_second else None
     sides = {}
     for name, session in (("origin", origin), ("target", target)):
-        profile = session.execution_profile_clone_update(EXEC_PROFILE_DEFAULT, row_factory=tuple_factory)
+        profile = _tuple_rows(session)
         first = session.prepare(f"{query.select} WHERE {query.token_expr} >= ? AND {query.token_expr} <= ?")
         rest = session.prepare(f"{query.select} WHERE {query.token_expr} > ? AND {query.token_expr} <= ?")
         first.fetch_size = rest.fetch_size = page_size
@@ -191,8 +191,12 @@ def _key_where(shape: TableShape) -> str:
     return " AND ".join(f'"{c}" = ?' for c in shape.key)
 
 
-def _read_rows(session: Any, shape: TableShape, query: _Query, diff: Difference, statement: Any) -> list[Row]:
-    profile = session.execution_profile_clone_update(EXEC_PROFILE_DEFAULT, row_factory=tuple_factory)
+def _tuple_rows(session: Any) -> Any:
+    """An execution profile like the session's default but returning plain tuples (no per-row objects)."""
+    return session.execution_profile_clone_update(EXEC_PROFILE_DEFAULT, row_factory=tuple_factory)
+
+
+def _read_rows(session: Any, profile: Any, shape: TableShape, diff: Difference, statement: Any) -> list[Row]:
     values = tuple(diff.key[c] for c in shape.key)
     return list(session.execute(statement, values, execution_profile=profile))
 
@@ -206,10 +210,11 @@ def _recheck(
         name: s.prepare(f"{query.select} WHERE {where}")
         for name, s in (("origin", origin), ("target", target))
     }
+    profiles = (_tuple_rows(origin), _tuple_rows(target))
     persisting: list[Difference] = []
     for diff in found:
-        o_rows = _read_rows(origin, shape, query, diff, stmts["origin"])
-        t_rows = _read_rows(target, shape, query, diff, stmts["target"])
+        o_rows = _read_rows(origin, profiles[0], shape, diff, stmts["origin"])
+        t_rows = _read_rows(target, profiles[1], shape, diff, stmts["target"])
         persisting.extend(diff_groups(query.layout, o_rows, t_rows))
     return persisting
 
@@ -222,11 +227,12 @@ def _repair(
     read = origin.prepare(f"{query.select} WHERE {where}")
     names = dict(query.layout.static + query.layout.regular)
     updates: dict[str, Any] = {}
+    profile = _tuple_rows(origin)
     for diff in diffs:
         if diff.kind not in (MISSING_ON_TARGET, MISMATCH):
             report.not_repaired.append(f"{diff}: the row exists only on target; repair never deletes")
             continue
-        rows = _read_rows(origin, shape, query, diff, read)
+        rows = _read_rows(origin, profile, shape, diff, read)
         if not rows:
             report.not_repaired.append(f"{diff}: gone from origin since the scan")
             continue

@@ -6,12 +6,11 @@ needed, so it runs wherever Java and the Cassandra jars are.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pytest_zdm.cql import CqlClient, connect, login_error
+from pytest_zdm.cql import CqlClient, connect, wait_for_login
 from pytest_zdm.local.cassandra_node import CassandraNode, NodeConfig
 from pytest_zdm.local.ports import free_ports
 from pytest_zdm.provision import provision_cassandra
@@ -40,9 +39,7 @@ def two_clusters(
         for name, node in nodes.items():
             node.wait_ready()
             endpoint = CqlEndpoint("127.0.0.1", node.cfg.native_port, "datacenter1")
-            deadline = time.monotonic() + 60
-            while login_error(endpoint, SUPERUSER) and time.monotonic() < deadline:
-                time.sleep(0.5)
+            wait_for_login(endpoint, SUPERUSER, timeout=60)
             clients[name] = connect(endpoint, SUPERUSER, request_timeout=60)
         yield clients
     finally:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pytest_zdm.cql import connect, login_error, release_version
+from pytest_zdm.cql import connect, login_error, release_version, wait_for_login
 from pytest_zdm.errors import ControlError, StartupError
 from pytest_zdm.local.cassandra_node import CassandraNode, NodeConfig
 from pytest_zdm.local.ports import LOOPBACK, free_ports, is_free
@@ -181,13 +181,9 @@ class LocalTarget(Target):
     @staticmethod
     def _wait_login(cfg: NodeConfig, deadline: float, log: LogWatcher) -> None:
         endpoint = CqlEndpoint(cfg.host, cfg.native_port, cfg.datacenter)
-        while True:
-            error = login_error(endpoint, SUPERUSER, protocol_version=4)
-            if error is None:
-                return
-            if time.monotonic() > deadline:
-                raise _startup_failure(f"{cfg.name} Cassandra node", f"CQL login never worked: {error}", log)
-            time.sleep(0.5)
+        error = wait_for_login(endpoint, SUPERUSER, timeout=max(0.0, deadline - time.monotonic()))
+        if error is not None:
+            raise _startup_failure(f"{cfg.name} Cassandra node", f"CQL login never worked: {error}", log)
 
     def _release_version(self, cluster: str) -> str:
         cfg = self.nodes[cluster].cfg
