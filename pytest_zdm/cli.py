@@ -110,6 +110,16 @@ def cmd_lint_config(args: argparse.Namespace) -> int:
     return 1 if any(f.severity == "error" for f in findings) else 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render Allure results (``pytest --alluredir``) to HTML with the Allure command line from npm."""
+    from pytest_zdm.report import render
+
+    settings = _settings(args)
+    index = render(Path(args.results), Path(args.output), settings.zdm_cache_dir, _say)
+    print(f"report: {index}")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     """Print the settings table (the README's table is this output)."""
     del args
@@ -140,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="proxy YAML config, env file, Kubernetes manifest or proxy start-up log")
     p.add_argument("--phase", help="the ZDM phase (1-5) the configuration is meant for")
     p.set_defaults(func=cmd_lint_config)
+    p = sub.add_parser("report", help="render Allure results to an HTML report (Allure CLI from npm)")
+    p.add_argument("--results", default="reports/allure-results", help="pytest's --alluredir")
+    p.add_argument("--output", default="reports/allure-report", help="where the HTML report goes (replaced)")
+    _add_settings(p)
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("settings", help="print the settings table")
     p.set_defaults(func=cmd_settings)
     return parser

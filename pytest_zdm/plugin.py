@@ -14,16 +14,18 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_zdm import disruption, keyspaces, stability
+from pytest_zdm import allure_results, disruption, gate, keyspaces, redact, stability
 from pytest_zdm.environment import ZdmEnv, attach_running, start_or_attach, stop_environment
 from pytest_zdm.errors import ZdmError
+from pytest_zdm.phases import describe
 from pytest_zdm.settings import OPTIONS, Settings, resolve
+from pytest_zdm.signoff import SignOff, WorkerNotes
 from pytest_zdm.summary import VerificationSummary
 from pytest_zdm.targets import target_class
 from pytest_zdm.targets.base import EnvironmentInfo
@@ -70,7 +72,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _settings_from(config: pytest.Config) -> Settings:
     cli = {opt.name: config.getoption(opt.name) for opt in OPTIONS}
     ini = {opt.name: config.getini(opt.name) for opt in OPTIONS}
-    return resolve(cli=cli, ini=ini, environ=os.environ, rootdir=Path(str(config.rootpath)))
+    settings = resolve(cli=cli, ini=ini, environ=os.environ, rootdir=Path(str(config.rootpath)))
+    if settings.zdm_gate is not None and settings.zdm_phase is None:
+        # Gating entry into phase N: the proxy still runs with the configuration of the phase before it.
+        proxy_phase = min(4, max(1, settings.zdm_gate - 1))
+        sources = {**settings.sources, "zdm_phase": "zdm_gate"}
+        settings = replace(settings, zdm_phase=proxy_phase, sources=sources)
+    return settings
 
 
 MARKERS = {
@@ -78,8 +86,9 @@ MARKERS = {
     "as reason, when readiness is not UP, the proxy restarted or connections failed since the session began",
     "zdm_destructive": "zdm_destructive: the check stops/pauses nodes or restarts the proxy; it runs alone "
     "(no other check runs meanwhile) and only on disposable targets or with --zdm-allow-destructive",
-    "zdm_required_for": "zdm_required_for(*phases): the check must pass before entering these ZDM phases "
-    "(1 deploy proxy, 2 migrate data, 3 async dual reads, 4 reads on target, 5 clients on target)",
+    "zdm_required_for": "zdm_required_for(*phases, when_proxy_phase=()): the check must pass before entering "
+    "these ZDM phases (1 deploy proxy, 2 migrate data, 3 async dual reads, 4 reads on target, 5 clients on "
+    "target); with when_proxy_phase, only while the proxy runs with one of those phases' configuration",
 }
 
 
@@ -93,6 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ZdmError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = settings
+    redact.register_settings(settings)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "zdm_run" in workerinput:
         ctx = RunContext(**workerinput["zdm_run"])
@@ -115,6 +125,32 @@ def pytest_configure(config: pytest.Config) -> None:
         summary = VerificationSummary()
         config.stash[SUMMARY_KEY] = summary
         config.pluginmanager.register(summary, "zdm-verification-summary")
+        config.pluginmanager.register(
+            SignOff(config, settings, summary, Path(ctx.run_dir), ctx.run_id), "zdm-signoff"
+        )
+    else:
+        config.pluginmanager.register(WorkerNotes(config), "zdm-worker-notes")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Label checks for Allure; in the gate's collect-only subprocess, write the required checks."""
+    manifest = os.environ.get(gate.MANIFEST_ENV)
+    if manifest and config.option.collectonly:
+        gate.write_manifest(Path(manifest), items)
+        return
+    allure_results.add_labels(config, items, config.stash[SETTINGS_KEY].zdm_gate)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On a failed check that used the environment, attach the proxy's and nodes' log tails for Allure."""
+    report = yield
+    if report.failed and _uses_env(item) and allure_results.alluredir(item.config) is not None:
+        env = item.config.stash.get(ENV_KEY, None)
+        if isinstance(env, ZdmEnv):
+            allure_results.attach_log_tails(env.info.logs)
+    return report
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -128,9 +164,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     """Target, endpoints and versions, before anything starts."""
     settings = config.stash[SETTINGS_KEY]
     ctx = config.stash[RUN_KEY]
+    gate_line = []
+    if settings.zdm_gate is not None:
+        gate_line.append(
+            f"zdm: gate: entering phase {describe(settings.zdm_gate)}; proxy expected in its phase "
+            f"{settings.zdm_phase} configuration; verdict to {settings.zdm_gate_file}"
+        )
     if ctx.attached:
-        return [f"zdm: attached to the running environment in {ctx.run_dir} (it is left running)"]
-    lines = [f"zdm: target {settings.zdm_target}, run dir {ctx.run_dir}"]
+        return [f"zdm: attached to the running environment in {ctx.run_dir} (it is left running)", *gate_line]
+    lines = [f"zdm: target {settings.zdm_target}, run dir {ctx.run_dir}", *gate_line]
     if settings.zdm_target == "local":
         from pytest_zdm.targets.local import LocalTarget
 
@@ -204,6 +246,7 @@ def environment(config: pytest.Config) -> ZdmEnv:
         config.stash[ENV_KEY] = exc
         raise
     config.stash[ENV_KEY] = env
+    redact.register(*(c.password for c in env.credentials.values()))
     baseline = ctx.baseline_path
     if not baseline.exists():
         with disruption.hold(Path(ctx.run_dir) / "baseline.lock", exclusive=True):

@@ -19,6 +19,7 @@ from typing import Any
 import platformdirs
 
 from pytest_zdm.errors import SettingError
+from pytest_zdm.phases import parse_phase
 
 #: Pinned artifacts: what ``provision`` fetches unless told otherwise.
 CASSANDRA_VERSION = "5.0.6"
@@ -80,6 +81,16 @@ def _parse_existing_dir(name: str, raw: str) -> Path:
     if not path.is_dir():
         raise SettingError(f"{name}: expected the path of an existing directory, got {raw!r}")
     return path
+
+
+def _parse_paths(name: str, raw: str) -> tuple[str, ...]:
+    paths = tuple(p.strip() for p in raw.split(",") if p.strip())
+    if not paths:
+        raise SettingError(f"{name}: expected comma-separated test files or directories, got {raw!r}")
+    for path in paths:
+        if not Path(path.split("::")[0]).expanduser().exists():
+            raise SettingError(f"{name}: expected existing test files or directories, got {path!r}")
+    return paths
 
 
 def _parse_phase(name: str, raw: str) -> int:
@@ -196,6 +207,27 @@ OPTIONS: tuple[Option, ...] = (
         "ZDM phase the proxy is configured for now (1 deploy proxy, 2 migrate data, 3 async dual reads, "
         "4 reads on target); the connection suite checks the proxy's routing against it",
         _parse_phase,
+    ),
+    Option(
+        "zdm_gate",
+        "gate a phase change: the ZDM phase about to be entered (1-5 or deploy-proxy, migrate-data, "
+        "async-dual-reads, route-reads, connect-to-target); every check marked as required for it must run "
+        "and pass, the verdict (PASS, FAIL, INCOMPLETE) goes to zdm_gate_file and the exit code",
+        parse_phase,
+    ),
+    Option(
+        "zdm_gate_file",
+        "where the gate's verdict is written (JSON)",
+        _parse_path,
+        lambda root: root / "reports" / "gate.json",
+    ),
+    Option(
+        "zdm_gate_suites",
+        "comma-separated paths whose checks the gate requires (collected on their own, so a required check "
+        "that was deselected or not collected is noticed); default: the rootdir's suites directory, else "
+        "the paths given to pytest",
+        _parse_paths,
+        lambda root: (str(root / "suites"),),
     ),
     Option(
         "zdm_allow_destructive",
@@ -362,6 +394,9 @@ class Settings:
     zdm_target: str
     zdm_attach: Path | None
     zdm_phase: int | None
+    zdm_gate: int | None
+    zdm_gate_file: Path
+    zdm_gate_suites: tuple[str, ...]
     zdm_allow_destructive: bool
     zdm_keep: bool
     zdm_cache_dir: Path
@@ -461,5 +496,7 @@ def readme_table() -> str:
         if opt.name == "zdm_cache_dir":
             default = "user cache dir/pytest-zdm"
         shown = str(default).lower() if isinstance(default, bool) else str(default)
+        if isinstance(default, tuple):
+            shown = ",".join(default)
         rows.append(f"| `{opt.name}` | `{opt.cli}` | {opt.env or ''} | {shown} | {opt.help} |")
     return "\n".join(rows)

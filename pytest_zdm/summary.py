@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-PASSED, FAILED, ERROR, SKIPPED = "PASSED", "FAILED", "ERROR", "SKIPPED"
+PASSED, FAILED, ERROR, SKIPPED, XFAILED = "PASSED", "FAILED", "ERROR", "SKIPPED", "XFAILED"
 
 
 class VerificationSummary:
@@ -33,10 +33,12 @@ class VerificationSummary:
             reason = str(crash.message) if crash is not None else (lines[-1] if lines else "")
             reason = " ".join(reason.split())
         outcome = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
+        if outcome == "xfailed":
+            reason = f"xfailed: {report.wasxfail}" if report.wasxfail else "xfailed"
         self.outcomes.setdefault(report.nodeid, []).append((outcome, report.when, reason))
 
     def verdicts(self) -> dict[str, tuple[str, str]]:
-        """Map nodeid -> (PASSED, FAILED, ERROR or SKIPPED, reason); xfailed counts as skipped."""
+        """Map nodeid -> (PASSED, FAILED, ERROR, SKIPPED or XFAILED, reason)."""
         verdicts: dict[str, tuple[str, str]] = {}
         for nodeid, outcomes in self.outcomes.items():
             failed = [o for o in outcomes if o[0] == "failed"]
@@ -44,7 +46,7 @@ class VerificationSummary:
             if failed:
                 verdicts[nodeid] = (FAILED if failed[0][1] == "call" else ERROR, failed[0][2])
             elif skipped:
-                verdicts[nodeid] = (SKIPPED, skipped[0][2])
+                verdicts[nodeid] = (XFAILED if skipped[0][0] == "xfailed" else SKIPPED, skipped[0][2])
             elif any(o[0] == "passed" and o[1] == "call" for o in outcomes):
                 verdicts[nodeid] = (PASSED, "")
         return verdicts
@@ -55,6 +57,7 @@ class VerificationSummary:
         if not verdicts:
             return
         counts = {k: sum(1 for v in verdicts.values() if v[0] == k) for k in (PASSED, FAILED, ERROR, SKIPPED)}
+        counts[SKIPPED] += sum(1 for v in verdicts.values() if v[0] == XFAILED)
         terminalreporter.section("zdm verification")
         for nodeid, (verdict, reason) in verdicts.items():
             if verdict != PASSED:

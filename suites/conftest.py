@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from pytest_zdm import allure_results
 from pytest_zdm.assertions import Clusters
 from pytest_zdm.targets.base import Control
 
@@ -18,10 +19,15 @@ def clusters(origin_session: Any, target_session: Any) -> Clusters:
 
 @pytest.fixture
 def evidence(request: pytest.FixtureRequest) -> Any:
-    """Record a finding on the check's result (user properties; reports show them), e.g. a partial write."""
+    """Record a finding on the check's result, e.g. a partial write, a mismatch report, a latency plot.
+
+    It goes to the result's user properties (JUnit XML shows them) and, with ``--alluredir``, to Allure
+    as an attachment: files (reports, plots) as themselves, other values as text.
+    """
 
     def record(name: str, value: object) -> None:
         request.node.user_properties.append((name, str(value)))
+        allure_results.attach_evidence(name, value)
 
     return record
 

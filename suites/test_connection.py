@@ -18,7 +18,7 @@ import pytest
 from pytest_zdm import lint
 from pytest_zdm.health import readiness
 
-pytestmark = pytest.mark.zdm_required_for(1, 2, 3, 4)
+pytestmark = pytest.mark.zdm_required_for(1, 2, 3, 4, 5)
 
 
 @pytest.mark.parametrize("cluster", ["origin", "target"])

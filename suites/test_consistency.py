@@ -16,7 +16,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from pytest_zdm.assertions import Clusters
 from pytest_zdm.consistency import compare
 
-pytestmark = [pytest.mark.zdm_required_for(3, 4), pytest.mark.zdm_stable_proxy]
+pytestmark = [pytest.mark.zdm_required_for(3, 4, 5), pytest.mark.zdm_stable_proxy]
 ROWS = 5000
 
 

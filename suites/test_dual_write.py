@@ -20,7 +20,7 @@ from pytest_zdm import lint
 from pytest_zdm.assertions import Clusters, apply_schema
 from pytest_zdm.metrics import scrape
 
-pytestmark = [pytest.mark.zdm_required_for(1, 2, 3, 4), pytest.mark.zdm_stable_proxy]
+pytestmark = [pytest.mark.zdm_required_for(1, 2, 3, 4, 5), pytest.mark.zdm_stable_proxy]
 TS = 1_750_000_000_000_000  # a fixed client timestamp (microseconds) so WRITETIME is known exactly
 KINDS = (
     "SELECT pk, ck, v, n, s, tags, scores, attrs, home, work, WRITETIME(v) AS wt_v, TTL(v) AS ttl_v "
@@ -396,6 +396,7 @@ def test_reads_come_from_the_primary(zdm_env, ks, pk, proxy_session, clusters, p
     )
 
 
+@pytest.mark.zdm_required_for(4, 5, when_proxy_phase=3)
 def test_async_dual_reads_reach_the_secondary(zdm_env, ks, pk, proxy_session, parsed_configuration):
     """With DUAL_ASYNC_ON_SECONDARY every read is also sent to the secondary: its async metrics move."""
     if parsed_configuration.get("ReadMode") != "DUAL_ASYNC_ON_SECONDARY":

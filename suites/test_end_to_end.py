@@ -20,7 +20,7 @@ from pytest_zdm.assertions import Clusters, apply_schema
 from pytest_zdm.consistency import compare
 from pytest_zdm.metrics import MetricsSnapshot, scrape
 
-pytestmark = [pytest.mark.zdm_required_for(2, 3, 4), pytest.mark.zdm_stable_proxy]
+pytestmark = [pytest.mark.zdm_required_for(2, 3, 4, 5), pytest.mark.zdm_stable_proxy]
 CUSTOMERS = 50
 ORDERS_PER_CUSTOMER = 20
 

@@ -18,7 +18,7 @@ from pytest_zdm.workload import WorkloadResult, check_ledger, run_workload
 from pytest_zdm.workload.ledger import ACKNOWLEDGED
 from pytest_zdm.workload.plot import latency_by_percentile_png
 
-pytestmark = [pytest.mark.zdm_required_for(3, 4), pytest.mark.zdm_stable_proxy]
+pytestmark = [pytest.mark.zdm_required_for(3, 4, 5), pytest.mark.zdm_stable_proxy]
 
 
 @dataclass

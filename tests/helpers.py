@@ -1,14 +1,21 @@
-"""Helpers for the integration tests: run directories, leftovers, pytest in a subprocess."""
+"""Helpers for the integration tests: run directories, leftovers, pytest in a subprocess, a browser."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
+import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import psutil
+import pytest
 
 from pytest_zdm import leftovers
 
@@ -50,3 +57,55 @@ def supervisors_of(run_dir: Path) -> list[psutil.Process]:
         for p in leftovers.marked_processes(str(run_dir))
         if "pytest_zdm.supervisor" in " ".join(p.cmdline())
     ]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """``directory`` over HTTP on loopback (Allure pages load data with XHR, which file:// refuses)."""
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def chromium(*args: str) -> str:
+    """Run headless Chromium (Debian package) once; returns what it printed (``--dump-dom``: the DOM)."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (Debian package chromium; .ci/run installs it)")
+    proc = subprocess.run(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--virtual-time-budget=20000", "--window-size=1400,1000", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    return proc.stdout
+
+
+def render_report(project: Path) -> Path:
+    """``zdm-verify report`` in ``project`` (results in reports/allure-results); returns the HTML dir."""
+    if shutil.which("npm") is None or shutil.which("java") is None:
+        pytest.skip("rendering needs npm (Allure CLI) and java; .ci/run installs both")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "zdm-verify"), "report"],
+        cwd=project, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "report: reports/allure-report/index.html" in proc.stdout
+    return project / "reports" / "allure-report"
+
+
+def gate_page(report: Path) -> str:
+    """The URL fragment of the ``ZDM gate`` result's page in a rendered report."""
+    import json
+
+    suites = json.loads((report / "data" / "suites.json").read_text())
+    gate_suite = next(c for c in suites["children"] if c["name"] == "ZDM gate")
+    return f"#suites/{gate_suite['uid']}/{gate_suite['children'][0]['uid']}/"

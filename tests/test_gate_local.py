@@ -1,0 +1,101 @@
+"""The gate on the real suites against a real ``local`` environment (two Cassandra nodes and zdm-proxy).
+
+One environment is started for the module; each gate run is a separate pytest process attached to it
+(``--zdm-attach``), as a team runs it in CI before a phase change. Entering phase 1 requires the connection
+and dual-write suites (about 30 checks):
+
+The runs name only those two files (what a team gating phase 1 needs to run); the gate still collects the
+whole ``suites/`` directory to know what is required.
+
+- healthy environment -> PASS, exit 0, and the rendered Allure report shows the verdict and the suites;
+- a required check deselected -> INCOMPLETE naming it, non-zero exit;
+- seeded fault: the proxy routes as in phase 1 while the run declares phase 4 (reads should come from the
+  target) -> FAIL naming the routing checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_zdm.environment import start_or_attach, stop_environment
+from pytest_zdm.settings import Settings
+from pytest_zdm.targets.local import LocalTarget
+
+from .helpers import chromium, gate_page, render_report, serve
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("proxy_available")]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def gate_env(zdm_settings: Settings, tmp_path_factory: pytest.TempPathFactory):
+    run_dir = tmp_path_factory.mktemp("gate-env") / "env"
+    env = start_or_attach(
+        run_dir,
+        zdm_settings,
+        plan=LocalTarget.plan(zdm_settings),
+        owner_pid=os.getpid(),
+        progress=lambda _: None,
+    )
+    yield env
+    stop_environment(run_dir)
+
+
+def _gate_run(env, project: Path, *args: str) -> tuple[int, dict, str]:
+    """The real suites attached to ``env``, gating entry into phase 1; gate file in ``project``."""
+    gate_file = project / "reports" / "gate.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "suites" / "test_connection.py"),
+         str(ROOT / "suites" / "test_dual_write.py"), f"--zdm-attach={env.run_dir}", "--zdm-gate=1",
+         f"--zdm-gate-file={gate_file}", f"--zdm-gate-suites={ROOT / 'suites'}", "-p", "no:cacheprovider",
+         "-q", *args],
+        capture_output=True, text=True, timeout=900, cwd=ROOT, check=False,
+    )  # fmt: skip
+    (project / "output.txt").write_text(proc.stdout + proc.stderr)
+    return proc.returncode, json.loads(gate_file.read_text()), proc.stdout
+
+
+def test_healthy_environment_passes_the_gate_and_the_report_shows_it(gate_env, tmp_path):
+    results = tmp_path / "reports" / "allure-results"
+    code, gate, out = _gate_run(gate_env, tmp_path, f"--alluredir={results}")
+    assert (code, gate["verdict"]) == (0, "PASS"), out[-3000:]
+    suites = {c["suite"] for c in gate["checks"]}
+    assert suites == {"test_connection", "test_dual_write"}
+    assert len(gate["checks"]) >= 25 and all(c["outcome"] == "passed" for c in gate["checks"])
+    assert gate["origin_cassandra"].startswith("5.0") and gate["zdm_proxy"]
+    report = render_report(tmp_path)
+    with serve(report) as url:
+        overview = chromium("--dump-dom", url)
+        for text in ("ZDM gate", "Connection", "Dual writes", "Environment"):
+            assert text in overview
+        page = chromium("--dump-dom", url + gate_page(report))
+        assert "ZDM gate: entering phase 1 (deploy-proxy): PASS" in page
+        shots = ROOT / "reports" / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        chromium(f"--screenshot={shots / 'allure-real-run-overview.png'}", url)
+
+
+def test_a_deselected_required_check_makes_the_gate_incomplete(gate_env, tmp_path):
+    code, gate, out = _gate_run(gate_env, tmp_path, "-k", "not test_ttl")
+    assert code != 0
+    assert gate["verdict"] == "INCOMPLETE", out[-3000:]
+    not_passed = {
+        c["nodeid"].split("::")[-1]: c["outcome"] for c in gate["checks"] if c["outcome"] != "passed"
+    }
+    assert not_passed == {"test_ttl": "deselected"}
+
+
+def test_a_seeded_fault_fails_the_gate_naming_the_check(gate_env, tmp_path):
+    code, gate, out = _gate_run(gate_env, tmp_path, "--zdm-phase=4")
+    assert code == 1
+    assert gate["verdict"] == "FAIL", out[-3000:]
+    failed = {c["nodeid"].split("::")[-1] for c in gate["checks"] if c["outcome"] == "failed"}
+    assert {"test_proxy_routing_matches_the_phase", "test_reads_come_from_the_primary"} <= failed
+    assert "gate FAIL: entering phase 1 (deploy-proxy)" in out
+    assert "FAILED" in out and "test_proxy_routing_matches_the_phase" in out
