@@ -59,7 +59,7 @@ CATEGORIES: list[dict[str, Any]] = [
         "messageRegex": _DOTALL + ".*proxy unstable.*",
     },
     {
-        "name": "Not verified (skipped required check)",
+        "name": "Skipped (not verified)",
         "matchedStatuses": ["skipped"],
     },
     {
