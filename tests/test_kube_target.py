@@ -269,3 +269,22 @@ def test_the_shipped_manifests_fit_the_targets_defaults(tmp_path):
     assert proxy["metadata"]["name"] == defaults.zdm_kube_proxy_deployment
     assert proxy["spec"]["template"]["metadata"]["labels"] == {key: value}
     assert running_pod(proxy)["metadata"]["labels"] == {key: value}
+
+
+def test_through_pytest_a_missing_kind_cluster_is_a_one_line_error_of_the_check(pytester, tmp_path):
+    config = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9", context="kind-other")
+    pytester.makepyfile("def test_uses_the_environment(zdm_env): pass")
+    began = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "--zdm-target=kind", f"--zdm-kubeconfig={config}", "--zdm-kind-cluster=zdm", "-p", "no:cacheprovider"
+    )
+    assert time.monotonic() - began < 60
+    result.stdout.fnmatch_lines(
+        [
+            "zdm: kind context kind-zdm, namespace default: Services cassandra-origin:9042 (origin)*",
+            "*zdm_kind_cluster: no context 'kind-zdm' in the kubeconfig * (its contexts: kind-other); "
+            "create the cluster with: kind create cluster --name zdm",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "Traceback" not in result.stdout.str()
