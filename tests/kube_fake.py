@@ -136,6 +136,7 @@ class FakeApiServer:
         self._upgraded: list[Any] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
+        self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]  # clients hang up
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -106,9 +106,10 @@ def test_an_api_server_that_is_not_there_fails_the_start_in_bounded_time(tmp_pat
     target.stop()
     assert time.monotonic() - began < 15
     assert str(err.value).startswith(
-        f"zdm_kube_context: the API server http://127.0.0.1:{port} of context 'fake' did not answer within 3s"
+        f"zdm_kube_context: no answer from the API server http://127.0.0.1:{port} of context 'fake' "
+        "(within 3s): "
     )
-    assert "\n" not in str(err.value)
+    assert "Connection refused" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_a_missing_service_names_its_setting(api, tmp_path):
@@ -237,6 +238,13 @@ def test_a_restarted_proxy_pod_and_an_ignored_setting_reach_the_controls(api, tm
         )
         pod["status"]["containerStatuses"][0]["restartCount"] = 2
         assert target.control(Control.PROXY_STATUS)["starts"] == 3
+        api.stall_seconds = 8  # the API server stops answering within the target's 5 s
+        status = target.control(Control.PROXY_STATUS)
+        api.stall_seconds = 0
+        assert (status["running"], status["starts"]) == (False, 3)
+        assert status["problems"][0].startswith(
+            "the zdm-proxy pods could not be read: zdm_kube_context: no answer"
+        )
         config_map = next(o for o in api.objects if o["kind"] == "ConfigMap")
         config_map["data"]["ZDM_ENABLE_TARGET_WRITES"] = "true"
         findings = target.control(Control.PROXY_CONFIG)["findings"]

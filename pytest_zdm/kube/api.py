@@ -107,8 +107,8 @@ class KubeApi:
             ) from None
         except urllib3.exceptions.HTTPError as exc:
             raise StartupError(
-                f"{self.context_setting}: the API server {self.server} of context {self.context!r} did not "
-                f"answer within {self.timeout:.0f}s: {_first_line(exc)[:200]}"
+                f"{self.context_setting}: no answer from the API server {self.server} of context "
+                f"{self.context!r} (within {self.timeout:.0f}s): {_first_line(exc)[:200]}"
             ) from None
 
     def service(self, name: str, setting: str) -> client.V1Service:

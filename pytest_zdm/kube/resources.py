@@ -163,6 +163,18 @@ class ProxyPods:
             "pods": sorted(name_of(pod) for pod in current),
         }
 
+    def unreadable(self, reason: str) -> dict[str, Any]:
+        """The status when the pods could not be read: not running, with the reason as the evidence."""
+        return {
+            "pid": None,
+            "starts": sum(count + 1 for _, count in self._seen.values()),
+            "running": False,
+            "exit_code": None,
+            "problems": [f"the zdm-proxy pods could not be read: {reason}"],
+            "history": [],
+            "pods": [],
+        }
+
 
 def _serialize(obj: Any) -> Any:
     """The object as the API server sends it (camelCase JSON), the form manifests are written in."""

@@ -296,7 +296,10 @@ class KubeTarget(Target):
         if self.api is None:
             raise ControlError(f"{verb.value}: the {self.name} target was never started")
         if verb is Control.PROXY_STATUS:
-            status = self.proxy_pods.observe(self._current_proxy_pods())
+            try:
+                status = self.proxy_pods.observe(self._current_proxy_pods())
+            except ZdmError as exc:  # an API hiccup is evidence against stability, not a broken check
+                status = self.proxy_pods.unreadable(str(exc))
             status["forward_restarts"] = sum(forward.restarts for forward in self.forwards)
             return status
         if verb is Control.PROXY_LOGS:
