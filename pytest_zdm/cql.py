@@ -13,6 +13,7 @@ from cassandra.policies import (
     DCAwareRoundRobinPolicy,
     RoundRobinPolicy,
     TokenAwarePolicy,
+    WhiteListRoundRobinPolicy,
 )
 
 from pytest_zdm.targets.base import CqlEndpoint, Credentials
@@ -45,10 +46,13 @@ def connect(
     """Connect to ``endpoint`` with a password login.
 
     DC-aware balancing pinned to the endpoint's datacenter when it is known, so a driver pointed at the proxy
-    or a single cluster never routes to a remote DC behind the caller's back.
+    or a single cluster never routes to a remote DC behind the caller's back. A pinned endpoint (a
+    port-forward) is the only host the driver uses: the peers a cluster advertises there are pod addresses.
     """
     policy: Any = (
-        TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=endpoint.local_dc))
+        WhiteListRoundRobinPolicy([endpoint.host])
+        if endpoint.pinned
+        else TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=endpoint.local_dc))
         if endpoint.local_dc
         else RoundRobinPolicy()
     )

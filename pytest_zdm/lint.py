@@ -1360,7 +1360,29 @@ def _documents(text: str) -> list[dict[str, Any]]:
 
 
 def _load_kubernetes(path: Path, text: str) -> _Loaded:
-    docs = _documents(text)
+    loaded = _load_kubernetes_documents(_documents(text))
+    if not loaded.settings:
+        raise ZdmError(f"{_expected(path)}; these Kubernetes manifests set no ZDM_* variable")
+    return loaded
+
+
+def lint_kubernetes_objects(
+    docs: Iterable[Mapping[str, Any]], *, phase: int | None = None
+) -> tuple[dict[str, str], list[Finding]]:
+    """The settings and findings of Kubernetes objects as the API server returns them (camelCase JSON).
+
+    The same rules as for a manifest file (:func:`lint_file`): ``env`` over ``envFrom``, ``valueFrom`` and
+    Secret keys counted as set without their values, ``--config`` detected. Used by the kind and kube targets
+    with a live Deployment and the ConfigMaps and Secret keys its containers reference; ``envFrom`` sources
+    missing from ``docs`` make required settings warnings instead of errors. Values of secret settings are
+    never in a finding; the returned settings may hold them, so mask before showing them.
+    """
+    loaded = _load_kubernetes_documents([dict(doc) for doc in docs])
+    linted = _lint(loaded.settings, phase=phase, kind=loaded.kind, hidden_sources=loaded.hidden_sources)
+    return loaded.settings, loaded.findings + linted
+
+
+def _load_kubernetes_documents(docs: list[dict[str, Any]]) -> _Loaded:
     findings: list[Finding] = []
     from_config: dict[str, str] = {}
     from_env: dict[str, str] = {}
@@ -1384,8 +1406,6 @@ def _load_kubernetes(path: Path, text: str) -> _Loaded:
             for container in _as_list(_pod_spec(doc).get("containers")):
                 hidden += _container_env(_as_dict(container), names, from_env, findings)
     settings = {**from_config, **from_env}  # env entries take precedence over envFrom (Kubernetes rule)
-    if not settings:
-        raise ZdmError(f"{_expected(path)}; these Kubernetes manifests set no ZDM_* variable")
     return _Loaded(settings, "kubernetes", findings, tuple(dict.fromkeys(hidden)))
 
 
@@ -1410,10 +1430,11 @@ def _container_env(
         source = _as_dict(source)
         for ref, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
             ref_name = _as_dict(source.get(ref)).get("name")
+            has_zdm = has_zdm or ref_name is not None  # settings may come whole from a ConfigMap or Secret
             if ref_name is not None and str(ref_name) not in names[kind]:
                 hidden.append(f"envFrom {ref} {ref_name!r}")
     arguments = [str(arg) for arg in _as_list(container.get("command")) + _as_list(container.get("args"))]
-    if (has_zdm or hidden) and any(re.fullmatch(r"--?config(=.*)?", arg) for arg in arguments):
+    if has_zdm and any(re.fullmatch(r"--?config(=.*)?", arg) for arg in arguments):
         findings.append(
             Finding(
                 "--config",

@@ -195,6 +195,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"zdm: {cassandra}, {proxy}, primary {settings.zdm_primary_cluster}, read mode "
             f"{settings.zdm_read_mode}, CQL protocol v{settings.zdm_protocol_version}"
         )
+    elif settings.zdm_target in ("kind", "kube"):
+        from pytest_zdm.targets.kube import KubeTarget
+
+        kube = target_class(settings.zdm_target)
+        assert issubclass(kube, KubeTarget)
+        lines += kube.header(settings)
     return lines
 
 
@@ -306,6 +312,20 @@ def _wait_sessions_back(config: pytest.Config, timeout: float = 120.0) -> None:
                 time.sleep(0.5)
 
 
+def destructive_refusal(target: str, settings: Settings) -> str | None:
+    """Why a destructive check may not run on ``target`` (None when it may).
+
+    Only targets whose environment exists for the run alone (``local``) are disposable; on the others
+    (``kind``, ``kube``: someone's deployment) stopping nodes or restarting the proxy needs the opt-in.
+    """
+    if target_class(target).disposable or settings.zdm_allow_destructive:
+        return None
+    return (
+        f"destructive check: target {target!r} is not disposable; run it with "
+        "--zdm-allow-destructive if stopping nodes and restarting the proxy there is acceptable"
+    )
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Skip destructive checks where not allowed, and stable-proxy checks when the proxy is not stable."""
     destructive = item.get_closest_marker("zdm_destructive") is not None
@@ -318,12 +338,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     except ZdmError:
         return  # the zdm_env fixture reports the start-up failure as the check's error
     if destructive:
-        cls = target_class(env.target)
-        if not (cls.disposable or settings.zdm_allow_destructive):
-            pytest.skip(
-                f"destructive check: target {env.target!r} is not disposable; run it with "
-                "--zdm-allow-destructive if stopping nodes and restarting the proxy there is acceptable"
-            )
+        refusal = destructive_refusal(env.target, settings)
+        if refusal:
+            pytest.skip(refusal)
     if stable:
         baseline = stability.load(item.config.stash[RUN_KEY].baseline_path)
         if baseline is not None:

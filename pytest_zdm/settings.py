@@ -27,7 +27,7 @@ CASSANDRA_VERSION = "5.0.6"
 #: (no ``/v2`` suffix), so the proxy is installed by commit.
 ZDM_PROXY_COMMIT = "02d423db4da1"
 
-TARGET_NAMES = ("local",)
+TARGET_NAMES = ("local", "kind", "kube")
 PRIMARY_CLUSTERS = ("ORIGIN", "TARGET")
 READ_MODES = ("PRIMARY_ONLY", "DUAL_ASYNC_ON_SECONDARY")
 _TRUE = {"1", "true", "yes", "on"}
@@ -164,6 +164,44 @@ def _text(name: str, raw: str) -> str:
     if not raw.strip():
         raise SettingError(f"{name}: expected a non-empty value")
     return raw.strip()
+
+
+def _any_text(name: str, raw: str) -> str:
+    """A value taken as given (an empty password is a real value for clusters without authentication)."""
+    del name
+    return raw
+
+
+def _parse_port(name: str, raw: str) -> int:
+    value = raw.strip()
+    if not value.isdigit() or not 0 < int(value) <= 65535:
+        raise SettingError(f"{name}: expected a TCP port number 1..65535, got {raw!r}")
+    return int(value)
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_LABEL_KEY = re.compile(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def _parse_k8s_name(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not _DNS_LABEL.fullmatch(value):
+        raise SettingError(
+            f"{name}: expected a Kubernetes name (lower-case letters, digits and '-', at most 63), "
+            f"got {raw!r}"
+        )
+    return value
+
+
+def _parse_selector(name: str, raw: str) -> str:
+    """An equality-based label selector, ``key=value[,key=value]``, the form Services use."""
+    parts = [part.strip() for part in raw.split(",")]
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if not sep or not _LABEL_KEY.fullmatch(key.strip()) or not _LABEL_VALUE.fullmatch(value.strip()):
+            raise SettingError(f"{name}: expected a label selector such as app=zdm-proxy, got {raw!r}")
+    return ",".join(f"{k.strip()}={v.strip()}" for k, _, v in (part.partition("=") for part in parts))
 
 
 @dataclass(frozen=True)
@@ -384,6 +422,124 @@ OPTIONS: tuple[Option, ...] = (
         lambda _: 12.0,
     ),
 )
+# The kind and kube targets: where the clusters and the proxy are, and how to log in to them.
+OPTIONS += (
+    Option(
+        "zdm_kube_context",
+        "kubeconfig context of the kube target (default: the kubeconfig's current context)",
+        _text,
+    ),
+    Option(
+        "zdm_kind_cluster",
+        "name of the kind cluster of the kind target; its context is kind-<name>",
+        _parse_k8s_name,
+        lambda _: "kind",
+    ),
+    Option(
+        "zdm_kubeconfig",
+        "kubeconfig file of the kind and kube targets (default: KUBECONFIG, else ~/.kube/config)",
+        _parse_existing_file,
+    ),
+    Option(
+        "zdm_kubectl",
+        "the kubectl that runs the port-forwards of the kind and kube targets",
+        _text,
+        lambda _: "kubectl",
+    ),
+    Option(
+        "zdm_kube_namespace",
+        "namespace of the Cassandra services and the proxy (kind and kube targets)",
+        _parse_k8s_name,
+        lambda _: "default",
+    ),
+    Option(
+        "zdm_kube_origin_service",
+        "Service of the origin Cassandra cluster (kind and kube targets)",
+        _parse_k8s_name,
+        lambda _: "cassandra-origin",
+    ),
+    Option(
+        "zdm_kube_target_service",
+        "Service of the target Cassandra cluster (kind and kube targets)",
+        _parse_k8s_name,
+        lambda _: "cassandra-target",
+    ),
+    Option(
+        "zdm_kube_cql_port",
+        "CQL port of the origin and target Services (kind and kube targets)",
+        _parse_port,
+        lambda _: 9042,
+    ),
+    Option(
+        "zdm_kube_proxy_service",
+        "Service of zdm-proxy (kind and kube targets)",
+        _parse_k8s_name,
+        lambda _: "zdm-proxy",
+    ),
+    Option(
+        "zdm_kube_proxy_port",
+        "CQL port of the zdm-proxy Service (kind and kube targets)",
+        _parse_port,
+        lambda _: 9042,
+    ),
+    Option(
+        "zdm_kube_proxy_metrics_port",
+        "health/metrics port of the zdm-proxy Service (kind and kube targets)",
+        _parse_port,
+        lambda _: 14001,
+    ),
+    Option(
+        "zdm_kube_proxy_selector",
+        "label selector of the zdm-proxy pods, watched for restarts and CrashLoopBackOff (kind and kube "
+        "targets)",
+        _parse_selector,
+        lambda _: "app=zdm-proxy",
+    ),
+    Option(
+        "zdm_kube_proxy_deployment",
+        "Deployment of zdm-proxy whose environment (env, envFrom ConfigMaps) the configuration lint reads "
+        "(kind and kube targets)",
+        _parse_k8s_name,
+        lambda _: "zdm-proxy",
+    ),
+    Option(
+        "zdm_kube_forward_timeout",
+        "seconds kubectl port-forward may take to report its local port, and a probe of it to answer",
+        _parse_float,
+        lambda _: 30.0,
+    ),
+    Option(
+        "zdm_origin_username",
+        "username of the origin cluster (kind and kube targets; the local target uses its own)",
+        _text,
+        lambda _: "cassandra",
+        env="PYTEST_ZDM_ORIGIN_USERNAME",
+    ),
+    Option(
+        "zdm_origin_password",
+        "password of the origin cluster (kind and kube targets); never printed or written to a report",
+        _any_text,
+        lambda _: "cassandra",
+        env="PYTEST_ZDM_ORIGIN_PASSWORD",
+        secret=True,
+    ),
+    Option(
+        "zdm_target_username",
+        "username of the target cluster, also the login through the proxy (kind and kube targets)",
+        _text,
+        lambda _: "cassandra",
+        env="PYTEST_ZDM_TARGET_USERNAME",
+    ),
+    Option(
+        "zdm_target_password",
+        "password of the target cluster, also the login through the proxy (kind and kube targets); "
+        "never printed or written to a report",
+        _any_text,
+        lambda _: "cassandra",
+        env="PYTEST_ZDM_TARGET_PASSWORD",
+        secret=True,
+    ),
+)
 OPTIONS_BY_NAME = {opt.name: opt for opt in OPTIONS}
 
 
@@ -421,6 +577,24 @@ class Settings:
     zdm_budget_p99_overhead_ms: float
     zdm_budget_error_rate: float
     zdm_request_timeout: float
+    zdm_kube_context: str | None
+    zdm_kind_cluster: str
+    zdm_kubeconfig: Path | None
+    zdm_kubectl: str
+    zdm_kube_namespace: str
+    zdm_kube_origin_service: str
+    zdm_kube_target_service: str
+    zdm_kube_cql_port: int
+    zdm_kube_proxy_service: str
+    zdm_kube_proxy_port: int
+    zdm_kube_proxy_metrics_port: int
+    zdm_kube_proxy_selector: str
+    zdm_kube_proxy_deployment: str
+    zdm_kube_forward_timeout: float
+    zdm_origin_username: str
+    zdm_origin_password: str = field(repr=False)
+    zdm_target_username: str
+    zdm_target_password: str = field(repr=False)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:

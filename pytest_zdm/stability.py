@@ -87,11 +87,16 @@ def evidence(env: Any, baseline: Baseline) -> list[str]:
     status = _status(env)
     if status is not None:
         if not status.get("running"):
-            reasons.append(f"zdm-proxy process is not running (exit code {status.get('exit_code')})")
+            # Targets that run the proxy elsewhere (kube pods) say why in "problems", e.g. CrashLoopBackOff.
+            detail = "; ".join(status.get("problems") or ()) or f"exit code {status.get('exit_code')}"
+            reasons.append(f"zdm-proxy process is not running ({detail})")
         if baseline.proxy_starts is not None and status["starts"] > baseline.proxy_starts:
             restarts = status["starts"] - baseline.proxy_starts
             since = time.strftime("%H:%M:%S", time.localtime(baseline.taken_at))
-            reasons.append(f"zdm-proxy restarted {restarts} time(s) since {since}")
+            history = "; ".join(status.get("history") or ())
+            reasons.append(
+                f"zdm-proxy restarted {restarts} time(s) since {since}" + (f" ({history})" if history else "")
+            )
     if baseline.metrics is not None:
         try:
             delta = scrape(env.info.proxy_http).delta(baseline.metrics)

@@ -11,6 +11,7 @@ run must appear nowhere under ``reports/``. The screenshot is kept in ``reports/
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from .helpers import chromium, gate_page, render_report, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "tok3n-Sup3r-s3cret-value"
+PASSWORD = "Origin-Passw0rd-from-env"  # a secret setting, from the environment as users give it
 
 CONFTEST = f"""
 from pytest_zdm import redact
@@ -56,8 +58,10 @@ def test_batch():
     '''A logged batch lands on both clusters.'''
     pytest.skip("proxy unstable: 3 restart(s) since the session began")
 
-def test_update_cell():
+def test_update_cell(zdm_settings):
     '''An UPDATE lands on both clusters.'''
+    print("a careless check prints the password:", zdm_settings.zdm_origin_password)
+    assert zdm_settings.zdm_origin_password == {PASSWORD!r}
 """,
     "test_performance.py": """
 import pytest
@@ -86,6 +90,7 @@ def allure_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subproce
         [sys.executable, "-m", "pytest", "suites", "-n", "2", "-p", "no:cacheprovider", "--zdm-gate=4",
          f"--alluredir={results}", "--clean-alluredir", f"--junitxml={project / 'reports' / 'junit.xml'}"],
         cwd=project, capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "PYTEST_ZDM_ORIGIN_PASSWORD": PASSWORD},
     )  # fmt: skip
     return project, proc
 
@@ -132,9 +137,15 @@ def test_no_secret_anywhere_under_reports(allure_run):
     leaks = [
         str(p.relative_to(project))
         for p in (project / "reports").rglob("*")
-        if p.is_file() and SECRET.encode() in p.read_bytes()
+        if p.is_file() and (SECRET.encode() in p.read_bytes() or PASSWORD.encode() in p.read_bytes())
     ]
     assert not leaks, f"secret found in {leaks}"
+    masked = [
+        p
+        for p in (project / "reports").rglob("*")
+        if p.is_file() and b"prints the password: ***" in p.read_bytes()
+    ]
+    assert masked, "the captured output with the password should be in the results, masked"
     assert "tok3n" not in (project / "reports" / "gate.json").read_text()
 
 

@@ -46,7 +46,7 @@ def test_explicit_false_on_the_command_line_overrides_true_in_ini():
 @pytest.mark.parametrize(
     ("name", "raw", "expected"),
     [
-        ("zdm_target", "kind8", "zdm_target: expected one of local, got 'kind8'"),
+        ("zdm_target", "kind8", "zdm_target: expected one of local, kind, kube, got 'kind8'"),
         ("zdm_keep", "maybe", "zdm_keep: expected true or false, got 'maybe'"),
         ("zdm_startup_timeout", "soon", "zdm_startup_timeout: expected a number of seconds, got 'soon'"),
         ("zdm_startup_timeout", "-3", "zdm_startup_timeout: expected a positive number of seconds, got '-3'"),
@@ -59,6 +59,12 @@ def test_explicit_false_on_the_command_line_overrides_true_in_ini():
         ),
         ("zdm_proxy_binary", "/nonexistent/proxy", "zdm_proxy_binary: expected the path of an existing file"),
         ("zdm_protocol_version", "6", "zdm_protocol_version: expected one of 3, 4, 5, got '6'"),
+        ("zdm_kube_namespace", "Prod_NS", "zdm_kube_namespace: expected a Kubernetes name"),
+        ("zdm_kind_cluster", "my cluster", "zdm_kind_cluster: expected a Kubernetes name"),
+        ("zdm_kube_cql_port", "99999", "zdm_kube_cql_port: expected a TCP port number 1..65535, got '99999'"),
+        ("zdm_kube_proxy_selector", "app", "zdm_kube_proxy_selector: expected a label selector such as"),
+        ("zdm_kube_proxy_selector", "app=zdm proxy", "zdm_kube_proxy_selector: expected a label selector"),
+        ("zdm_kube_forward_timeout", "0", "zdm_kube_forward_timeout: expected a positive number of seconds"),
     ],
 )
 def test_bad_values_name_the_setting_and_what_was_expected(name, raw, expected):

@@ -29,7 +29,8 @@ class ProcessExited(RuntimeError):
     """The process ended before it became ready."""
 
 
-def _new_session_and_die_with_parent() -> None:  # runs in the child between fork and exec
+def new_session_and_die_with_parent() -> None:
+    """Runs in a child between fork and exec: its own session, and SIGKILL when its parent thread exits."""
     os.setsid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -127,7 +128,7 @@ class LoggedProcess(Executor):
     @property
     def _popen_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = super()._popen_kwargs
-        kwargs["preexec_fn"] = _new_session_and_die_with_parent
+        kwargs["preexec_fn"] = new_session_and_die_with_parent
         return kwargs
 
     @property

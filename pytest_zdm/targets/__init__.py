@@ -12,6 +12,10 @@ def target_class(name: str) -> type[Target]:
         from pytest_zdm.targets.local import LocalTarget
 
         return LocalTarget
+    if name in ("kind", "kube"):
+        from pytest_zdm.targets.kube import KindTarget, KubeTarget
+
+        return KindTarget if name == "kind" else KubeTarget
     from pytest_zdm.settings import TARGET_NAMES
 
     raise SettingError(f"zdm_target: expected one of {', '.join(TARGET_NAMES)}, got {name!r}")

@@ -46,6 +46,9 @@ class CqlEndpoint:
     host: str
     port: int
     local_dc: str | None = None
+    #: Only this address is usable (a tunnel such as a port-forward): drivers must not connect to the
+    #: peers the cluster advertises, whose addresses are not reachable from here.
+    pinned: bool = False
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
