@@ -87,7 +87,10 @@ def evidence(env: Any, baseline: Baseline) -> list[str]:
     status = _status(env)
     if status is not None:
         if not status.get("running"):
-            reasons.append(f"zdm-proxy process is not running (exit code {status.get('exit_code')})")
+            reasons.append(
+                status.get("reason")
+                or f"zdm-proxy process is not running (exit code {status.get('exit_code')})"
+            )
         if baseline.proxy_starts is not None and status["starts"] > baseline.proxy_starts:
             restarts = status["starts"] - baseline.proxy_starts
             since = time.strftime("%H:%M:%S", time.localtime(baseline.taken_at))
