@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import psutil
@@ -50,3 +51,17 @@ def supervisors_of(run_dir: Path) -> list[psutil.Process]:
         for p in leftovers.marked_processes(str(run_dir))
         if "pytest_zdm.supervisor" in " ".join(p.cmdline())
     ]
+
+
+def junit_outcomes(path: Path) -> dict[str, tuple[str, str]]:
+    """Each test case of a JUnit report: name -> (PASSED/FAILED/ERROR/SKIPPED, first message)."""
+    results: dict[str, tuple[str, str]] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        outcome, message = "PASSED", ""
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = {"failure": "FAILED", "error": "ERROR", "skipped": "SKIPPED"}[child.tag]
+                message = " ".join((child.get("message") or child.text or "").split())
+                break
+        results[case.get("name", "")] = (outcome, message)
+    return results
