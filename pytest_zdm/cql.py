@@ -33,43 +33,66 @@ class CqlClient:
         self.cluster.shutdown()
 
 
+def cluster_parameters(
+    endpoint: CqlEndpoint,
+    credentials: Credentials,
+    *,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    connect_timeout: float = 10.0,
+    protocol_version: int = 4,
+    **cluster_options: Any,
+) -> dict[str, Any]:
+    """The keyword arguments of the driver's ``Cluster`` for ``endpoint`` (plain data, so it can be tested).
+
+    DC-aware balancing pinned to the endpoint's datacenter when it is known, so a driver pointed at the proxy
+    or a single cluster never routes to a remote DC behind the caller's back. An Astra endpoint goes through
+    its secure connect bundle (``cloud=``; the driver then takes contact points, TLS and the local DC from
+    the bundle and Astra's metadata service) with the login Astra expects: ``token`` and the token.
+    """
+    policy: Any
+    if endpoint.pinned:
+        # A tunnel (port-forward) is the only usable address: the peers the cluster advertises are pod
+        # addresses, not reachable from here.
+        policy = WhiteListRoundRobinPolicy([endpoint.host])
+    elif endpoint.secure_connect_bundle or endpoint.local_dc:
+        policy = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=endpoint.local_dc))
+    else:
+        policy = RoundRobinPolicy()
+    profile = ExecutionProfile(load_balancing_policy=policy, request_timeout=request_timeout)
+    # Reconnect every second: after a node or the proxy comes back, verification must see it promptly, not
+    # after the driver's default exponential backoff (which reaches minutes).
+    cluster_options.setdefault("reconnection_policy", ConstantReconnectionPolicy(1.0, max_attempts=None))
+    params: dict[str, Any] = {
+        "auth_provider": PlainTextAuthProvider(credentials.username, credentials.password),
+        "execution_profiles": {EXEC_PROFILE_DEFAULT: profile},
+        "connect_timeout": connect_timeout,
+        "control_connection_timeout": connect_timeout,
+        "protocol_version": protocol_version,
+        **cluster_options,
+    }
+    if endpoint.secure_connect_bundle:
+        # The bundle is unpacked into the system temp dir, not beside the bundle (often a read-only mount);
+        # the metadata service gets the same connect timeout as the nodes.
+        params["cloud"] = {
+            "secure_connect_bundle": endpoint.secure_connect_bundle,
+            "connect_timeout": connect_timeout,
+            "use_default_tempdir": True,
+        }
+    else:
+        params["contact_points"] = endpoint.contact_points
+        params["port"] = endpoint.port
+    return params
+
+
 def connect(
     endpoint: CqlEndpoint,
     credentials: Credentials,
     *,
     keyspace: str | None = None,
-    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-    connect_timeout: float = 10.0,
-    protocol_version: int = 4,
-    **cluster_options: Any,
+    **options: Any,
 ) -> CqlClient:
-    """Connect to ``endpoint`` with a password login.
-
-    DC-aware balancing pinned to the endpoint's datacenter when it is known, so a driver pointed at the proxy
-    or a single cluster never routes to a remote DC behind the caller's back. A pinned endpoint (a
-    port-forward) is the only host the driver uses: the peers a cluster advertises there are pod addresses.
-    """
-    policy: Any = (
-        WhiteListRoundRobinPolicy([endpoint.host])
-        if endpoint.pinned
-        else TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=endpoint.local_dc))
-        if endpoint.local_dc
-        else RoundRobinPolicy()
-    )
-    profile = ExecutionProfile(load_balancing_policy=policy, request_timeout=request_timeout)
-    # Reconnect every second: after a node or the proxy comes back, verification must see it promptly, not
-    # after the driver's default exponential backoff (which reaches minutes).
-    cluster_options.setdefault("reconnection_policy", ConstantReconnectionPolicy(1.0, max_attempts=None))
-    cluster = Cluster(
-        contact_points=[endpoint.host],
-        port=endpoint.port,
-        auth_provider=PlainTextAuthProvider(credentials.username, credentials.password),
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        connect_timeout=connect_timeout,
-        control_connection_timeout=connect_timeout,
-        protocol_version=protocol_version,
-        **cluster_options,
-    )
+    """Connect to ``endpoint`` with a password (or Astra token) login; options as ``cluster_parameters``."""
+    cluster = Cluster(**cluster_parameters(endpoint, credentials, **options))
     try:
         session = cluster.connect(keyspace)
     except Exception:

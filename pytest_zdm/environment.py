@@ -24,7 +24,7 @@ from filelock import FileLock, Timeout
 
 from pytest_zdm import leftovers
 from pytest_zdm.cql import CqlClient, connect
-from pytest_zdm.errors import ControlError, StartupError
+from pytest_zdm.errors import ControlError, StartupError, UnsupportedControl
 from pytest_zdm.settings import Settings
 from pytest_zdm.supervisor import control_address
 from pytest_zdm.targets import target_class
@@ -62,7 +62,7 @@ class ZdmEnv:
     def control(self, verb: Control, arg: Any = None, *, timeout: float | None = None) -> Any:
         """Ask the supervisor to carry out ``verb``; raises :class:`ControlError` with its reason."""
         if not self.supports(verb):
-            raise ControlError(f"target {self.target!r} does not support {verb.value}")
+            raise UnsupportedControl(f"target {self.target!r} does not support {verb.value}")
         args: tuple[Any, ...] = (verb.value,) if arg is None else (verb.value, arg)
         status, result = _request(self.run_dir, args, timeout or self.settings.zdm_startup_timeout)
         if status != "ok":

@@ -24,3 +24,11 @@ class StartupError(ZdmError):
 
 class ControlError(ZdmError):
     """A control (stop a node, restart the proxy...) failed or is not supported by the target."""
+
+
+class UnsupportedControl(ControlError):
+    """The target cannot carry out a control at all (e.g. stop a node of a deployment it does not own).
+
+    Checks that need it are skipped with this message as the reason: they cannot run there, which is not a
+    failure of the migration, and a skip is never counted as a pass.
+    """

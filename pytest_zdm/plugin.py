@@ -22,7 +22,7 @@ import pytest
 
 from pytest_zdm import allure_results, disruption, gate, keyspaces, redact, stability
 from pytest_zdm.environment import ZdmEnv, attach_running, start_or_attach, stop_environment
-from pytest_zdm.errors import ZdmError
+from pytest_zdm.errors import UnsupportedControl, ZdmError
 from pytest_zdm.phases import describe
 from pytest_zdm.settings import OPTIONS, Settings, resolve
 from pytest_zdm.signoff import SignOff, WorkerNotes
@@ -99,28 +99,29 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = _settings_from(config)
         cls = target_class(settings.zdm_target)
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None and "zdm_run" in workerinput:
+            ctx = RunContext(**workerinput["zdm_run"])
+        elif settings.zdm_attach is not None:
+            run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]  # own keyspaces per session
+            attached = str(settings.zdm_attach.resolve())
+            ctx = RunContext(run_id, attached, {}, os.getpid(), controller=True, attached=True)
+        else:
+            run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+            ctx = RunContext(
+                run_id=run_id,
+                run_dir=str(settings.zdm_run_dir / run_id),
+                plan=dict(cls.plan(settings)),  # a target checks its own settings here (e.g. zdm.toml)
+                owner_pid=os.getpid(),
+                controller=True,
+            )
+            _prune_old_runs(settings.zdm_run_dir)
     except ZdmError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = settings
     redact.register_settings(settings)
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None and "zdm_run" in workerinput:
-        ctx = RunContext(**workerinput["zdm_run"])
-    elif settings.zdm_attach is not None:
-        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]  # own keyspaces per session
-        attached = str(settings.zdm_attach.resolve())
-        ctx = RunContext(run_id, attached, {}, os.getpid(), controller=True, attached=True)
-    else:
-        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        ctx = RunContext(
-            run_id=run_id,
-            run_dir=str(settings.zdm_run_dir / run_id),
-            plan=dict(cls.plan(settings)),
-            owner_pid=os.getpid(),
-            controller=True,
-        )
-        _prune_old_runs(settings.zdm_run_dir)
     config.stash[RUN_KEY] = ctx
+    config.pluginmanager.register(UnsupportedControlSkip(), "zdm-unsupported-control-skip")
     if ctx.controller:
         summary = VerificationSummary()
         config.stash[SUMMARY_KEY] = summary
@@ -173,6 +174,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if ctx.attached:
         return [f"zdm: attached to the running environment in {ctx.run_dir} (it is left running)", *gate_line]
     lines = [f"zdm: target {settings.zdm_target}, run dir {ctx.run_dir}", *gate_line]
+    lines += target_class(settings.zdm_target).report_header(settings, ctx.plan)
     if settings.zdm_target == "local":
         from pytest_zdm.targets.local import LocalTarget
 
@@ -195,12 +197,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"zdm: {cassandra}, {proxy}, primary {settings.zdm_primary_cluster}, read mode "
             f"{settings.zdm_read_mode}, CQL protocol v{settings.zdm_protocol_version}"
         )
-    elif settings.zdm_target in ("kind", "kube"):
-        from pytest_zdm.targets.kube import KubeTarget
-
-        kube = target_class(settings.zdm_target)
-        assert issubclass(kube, KubeTarget)
-        lines += kube.header(settings)
     return lines
 
 
@@ -349,6 +345,33 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 pytest.skip("proxy unstable: " + "; ".join(reasons))
 
 
+class UnsupportedControlSkip:
+    """A check that asks the target for a control it cannot carry out is skipped, with that as the reason.
+
+    E.g. reading the proxy's log on a ``static`` target, or stopping a node there with
+    ``--zdm-allow-destructive``: the check cannot run there, which says nothing about the migration.
+    Registered as its own plugin object so both setup (fixtures) and the call are covered.
+    """
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Any:
+        """Fixtures that need an unsupported control."""
+        del item
+        try:
+            return (yield)
+        except UnsupportedControl as exc:
+            pytest.skip(f"{exc}: the check cannot run on this target")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        """The check itself."""
+        del item
+        try:
+            return (yield)
+        except UnsupportedControl as exc:
+            pytest.skip(f"{exc}: the check cannot run on this target")
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Say what was verified, what environment the run used, and whether it is still running."""
     ctx = config.stash.get(RUN_KEY, None)
@@ -370,7 +393,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.section("zdm environment")
     for line in info.describe():
         terminalreporter.write_line(line)
-    if ctx.attached:
+    if not target_class(info.target).owns_environment:
+        terminalreporter.write_line(
+            f"reached at fixed endpoints: nothing was started or stopped; run dir {run_dir}"
+        )
+    elif ctx.attached:
         terminalreporter.write_line(f"attached (--zdm-attach): left running; logs in {run_dir}")
     elif settings.zdm_keep:
         terminalreporter.write_line(

@@ -27,7 +27,7 @@ CASSANDRA_VERSION = "5.0.6"
 #: (no ``/v2`` suffix), so the proxy is installed by commit.
 ZDM_PROXY_COMMIT = "02d423db4da1"
 
-TARGET_NAMES = ("local", "kind", "kube")
+TARGET_NAMES = ("local", "kind", "kube", "static")
 PRIMARY_CLUSTERS = ("ORIGIN", "TARGET")
 READ_MODES = ("PRIMARY_ONLY", "DUAL_ASYNC_ON_SECONDARY")
 _TRUE = {"1", "true", "yes", "on"}
@@ -239,6 +239,14 @@ OPTIONS: tuple[Option, ...] = (
         "run directory of an environment left running (zdm-verify up, --zdm-keep): use it, never stop it",
         _parse_existing_dir,
         env="PYTEST_ZDM_ATTACH",
+    ),
+    Option(
+        "zdm_static_config",
+        "the static target's settings file: fixed origin, target and proxy endpoints (contact points or an "
+        "Astra secure connect bundle); secrets only through the environment variables it names",
+        _parse_path,
+        lambda root: root / "zdm.toml",
+        env="PYTEST_ZDM_STATIC_CONFIG",
     ),
     Option(
         "zdm_phase",
@@ -549,6 +557,7 @@ class Settings:
 
     zdm_target: str
     zdm_attach: Path | None
+    zdm_static_config: Path
     zdm_phase: int | None
     zdm_gate: int | None
     zdm_gate_file: Path
@@ -656,9 +665,9 @@ def resolve(
         raise SettingError(
             "zdm_cassandra_home, zdm_cassandra_classpath: expected at most one of them, got both"
         )
-    run_dir = values["zdm_run_dir"]
-    if not run_dir.is_absolute():
-        values["zdm_run_dir"] = rootdir / run_dir
+    for name in ("zdm_run_dir", "zdm_static_config"):  # relative paths are relative to the rootdir
+        if not values[name].is_absolute():
+            values[name] = rootdir / values[name]
     return Settings(**values, sources=sources)
 
 

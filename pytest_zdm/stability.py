@@ -87,9 +87,10 @@ def evidence(env: Any, baseline: Baseline) -> list[str]:
     status = _status(env)
     if status is not None:
         if not status.get("running"):
-            # Targets that run the proxy elsewhere (kube pods) say why in "problems", e.g. CrashLoopBackOff.
+            # Targets that run the proxy elsewhere say why: "reason" (static: restarted, unreachable) or
+            # "problems" (kube pods: CrashLoopBackOff...).
             detail = "; ".join(status.get("problems") or ()) or f"exit code {status.get('exit_code')}"
-            reasons.append(f"zdm-proxy process is not running ({detail})")
+            reasons.append(status.get("reason") or f"zdm-proxy process is not running ({detail})")
         if baseline.proxy_starts is not None and status["starts"] > baseline.proxy_starts:
             restarts = status["starts"] - baseline.proxy_starts
             since = time.strftime("%H:%M:%S", time.localtime(baseline.taken_at))

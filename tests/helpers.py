@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -109,3 +110,17 @@ def gate_page(report: Path) -> str:
     suites = json.loads((report / "data" / "suites.json").read_text())
     gate_suite = next(c for c in suites["children"] if c["name"] == "ZDM gate")
     return f"#suites/{gate_suite['uid']}/{gate_suite['children'][0]['uid']}/"
+
+
+def junit_outcomes(path: Path) -> dict[str, tuple[str, str]]:
+    """Each test case of a JUnit report: name -> (PASSED/FAILED/ERROR/SKIPPED, first message)."""
+    results: dict[str, tuple[str, str]] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        outcome, message = "PASSED", ""
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = {"failure": "FAILED", "error": "ERROR", "skipped": "SKIPPED"}[child.tag]
+                message = " ".join((child.get("message") or child.text or "").split())
+                break
+        results[case.get("name", "")] = (outcome, message)
+    return results

@@ -16,6 +16,10 @@ def target_class(name: str) -> type[Target]:
         from pytest_zdm.targets.kube import KindTarget, KubeTarget
 
         return KindTarget if name == "kind" else KubeTarget
+    if name == "static":
+        from pytest_zdm.targets.static import StaticTarget
+
+        return StaticTarget
     from pytest_zdm.settings import TARGET_NAMES
 
     raise SettingError(f"zdm_target: expected one of {', '.join(TARGET_NAMES)}, got {name!r}")

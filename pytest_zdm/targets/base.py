@@ -41,7 +41,12 @@ class Control(str, enum.Enum):
 
 @dataclass(frozen=True)
 class CqlEndpoint:
-    """A CQL contact point and the datacenter a driver should treat as local there."""
+    """A CQL contact point and the datacenter a driver should treat as local there.
+
+    A cluster reached through several contact points lists the others in ``more``. An Astra database is
+    reached through its secure connect bundle instead: ``host``/``port`` are then the bundle's metadata
+    service, shown to people, never dialled by the framework.
+    """
 
     host: str
     port: int
@@ -49,9 +54,18 @@ class CqlEndpoint:
     #: Only this address is usable (a tunnel such as a port-forward): drivers must not connect to the
     #: peers the cluster advertises, whose addresses are not reachable from here.
     pinned: bool = False
+    more: tuple[tuple[str, int], ...] = ()
+    secure_connect_bundle: str | None = None
+
+    @property
+    def contact_points(self) -> list[tuple[str, int]]:
+        """Every (host, port) to hand the driver (empty for a secure connect bundle)."""
+        return [] if self.secure_connect_bundle else [(self.host, self.port), *self.more]
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        if self.secure_connect_bundle:
+            return f"secure connect bundle {Path(self.secure_connect_bundle).name}"
+        return ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.contact_points)
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,9 @@ class EnvironmentInfo:
         """Inverse of :meth:`to_json`."""
         values = dict(data)
         for key in ("origin", "target_cluster", "proxy"):
-            values[key] = CqlEndpoint(**values[key])
+            endpoint = dict(values[key])
+            endpoint["more"] = tuple((str(h), int(p)) for h, p in endpoint.get("more", ()))
+            values[key] = CqlEndpoint(**endpoint)
         values["controls"] = tuple(values.get("controls", ()))
         return cls(**values)
 
@@ -113,6 +129,8 @@ class Target(abc.ABC):
     controls: ClassVar[frozenset[Control]] = frozenset()
     #: True when the environment exists only for the run, so destructive checks may run without opt-in.
     disposable: ClassVar[bool] = False
+    #: False when the target only reaches an environment that runs anyway (nothing started or stopped).
+    owns_environment: ClassVar[bool] = True
 
     def __init__(self, settings: Settings, run_dir: Path) -> None:
         self.settings = settings
@@ -128,6 +146,12 @@ class Target(abc.ABC):
         """Decide what can be decided before start (e.g. ports), so the report header can show it."""
         del settings
         return {}
+
+    @classmethod
+    def report_header(cls, settings: Settings, plan: Mapping[str, Any]) -> list[str]:
+        """Lines for pytest's report header before anything starts (endpoints as planned, no secrets)."""
+        del settings, plan
+        return []
 
     @abc.abstractmethod
     def start(self, plan: Mapping[str, Any], progress: Progress) -> EnvironmentInfo:

@@ -76,8 +76,9 @@ class KubeTarget(Target):
         )
 
     @classmethod
-    def header(cls, settings: Settings) -> list[str]:
+    def report_header(cls, settings: Settings, plan: Mapping[str, Any]) -> list[str]:
         """Report-header lines before anything starts (no API call)."""
+        del plan
         context = cls.planned_context(settings)
         return [
             f"zdm: {cls.name} context {context}, namespace {settings.zdm_kube_namespace}: Services "

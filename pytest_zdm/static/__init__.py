@@ -1,0 +1,1 @@
+"""The ``static`` target's pieces: the ``zdm.toml`` settings file and Astra secure connect bundles."""
