@@ -92,10 +92,19 @@ def test_a_deselected_required_check_makes_the_gate_incomplete(gate_env, tmp_pat
 
 
 def test_a_seeded_fault_fails_the_gate_naming_the_check(gate_env, tmp_path):
-    code, gate, out = _gate_run(gate_env, tmp_path, "--zdm-phase=4")
+    results = tmp_path / "allure-results"
+    code, gate, out = _gate_run(gate_env, tmp_path, "--zdm-phase=4", f"--alluredir={results}")
     assert code == 1
     assert gate["verdict"] == "FAIL", out[-3000:]
     failed = {c["nodeid"].split("::")[-1] for c in gate["checks"] if c["outcome"] == "failed"}
     assert {"test_proxy_routing_matches_the_phase", "test_reads_come_from_the_primary"} <= failed
     assert "gate FAIL: entering phase 1 (deploy-proxy)" in out
     assert "FAILED" in out and "test_proxy_routing_matches_the_phase" in out
+    # Evidence where a reviewer looks: the failed check's result carries the proxy's and nodes' log tails.
+    routing = [
+        json.loads(p.read_text())
+        for p in results.glob("*-result.json")
+        if json.loads(p.read_text())["name"] == "test_proxy_routing_matches_the_phase"
+    ]
+    attached = {a["name"].split(" (")[0] for a in routing[0].get("attachments", [])}
+    assert {"log tail: proxy", "log tail: origin", "log tail: target"} <= attached, attached
