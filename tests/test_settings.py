@@ -46,7 +46,7 @@ def test_explicit_false_on_the_command_line_overrides_true_in_ini():
 @pytest.mark.parametrize(
     ("name", "raw", "expected"),
     [
-        ("zdm_target", "kind8", "zdm_target: expected one of local, got 'kind8'"),
+        ("zdm_target", "kind8", "zdm_target: expected one of local, docker, got 'kind8'"),
         ("zdm_keep", "maybe", "zdm_keep: expected true or false, got 'maybe'"),
         ("zdm_startup_timeout", "soon", "zdm_startup_timeout: expected a number of seconds, got 'soon'"),
         ("zdm_startup_timeout", "-3", "zdm_startup_timeout: expected a positive number of seconds, got '-3'"),

@@ -12,6 +12,10 @@ def target_class(name: str) -> type[Target]:
         from pytest_zdm.targets.local import LocalTarget
 
         return LocalTarget
+    if name == "docker":
+        from pytest_zdm.targets.docker import DockerTarget
+
+        return DockerTarget
     from pytest_zdm.settings import TARGET_NAMES
 
     raise SettingError(f"zdm_target: expected one of {', '.join(TARGET_NAMES)}, got {name!r}")

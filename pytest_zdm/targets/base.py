@@ -126,6 +126,12 @@ class Target(abc.ABC):
         del settings
         return {}
 
+    @classmethod
+    def report_header(cls, settings: Settings, plan: Mapping[str, Any]) -> list[str]:
+        """Lines for pytest's report header before anything starts (planned endpoints, images...)."""
+        del settings, plan
+        return []
+
     @abc.abstractmethod
     def start(self, plan: Mapping[str, Any], progress: Progress) -> EnvironmentInfo:
         """Start or reach the environment and return once it is ready (see the target's docs)."""
