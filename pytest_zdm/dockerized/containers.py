@@ -148,6 +148,11 @@ def _publish(container: DockerContainer, inside: int, host_port: int) -> None:
     ports[f"{inside}/tcp"] = (LOOPBACK, host_port)
 
 
+def _without_ryuk() -> None:
+    """Keep testcontainers from starting Ryuk (unless the user asked for it): removal is done here."""
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+
 def _marker() -> dict[str, str]:
     marker = os.environ.get(leftovers.RUN_MARKER)
     return {leftovers.RUN_MARKER: marker} if marker else {}
@@ -233,6 +238,7 @@ class CassandraContainer:
     def launch(self) -> None:
         """Create and start the container without waiting for Cassandra."""
         spec = self.spec
+        _without_ryuk()
         tc = DockerContainer(spec.image).with_name(spec.container_name)
         tc.with_envs(**node_environment(spec, host_network=self.network is None))
         if self.network is None:
@@ -345,6 +351,7 @@ class ProxyContainer:
     def launch(self) -> None:
         """Create and start a container with the current configuration, without waiting."""
         spec = self.spec
+        _without_ryuk()
         tc = DockerContainer(spec.image).with_name(f"{spec.name_prefix}-proxy-{self.starts + 1}")
         tc.with_envs(**spec.cfg.environment(), **_marker())
         if self.network is None:

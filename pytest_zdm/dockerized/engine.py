@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -180,5 +181,6 @@ def stop(dirs: EngineDirs, progress: Progress, *, timeout: float = 30.0) -> bool
     began = time.monotonic()
     _end(int(state["pid"]), float(state["started"]), timeout)
     dirs.state.unlink(missing_ok=True)
+    shutil.rmtree(dirs.runtime, ignore_errors=True)  # socket and pid files; dockerd unmounted what it mounted
     progress(f"Docker engine stopped in {time.monotonic() - began:.1f}s (dockerd pid {state['pid']})")
     return True

@@ -100,8 +100,6 @@ class DockerTarget(Target):
         self.proxy: ProxyContainer | None = None
         self.network: Any = None
         self.images: dict[str, str] = {}
-        # Ryuk's image cannot be pulled on every machine; this target removes its containers itself.
-        os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
     @classmethod
     def credentials(cls, settings: Any) -> Mapping[str, Credentials]:
