@@ -59,6 +59,13 @@ def test_explicit_false_on_the_command_line_overrides_true_in_ini():
         ),
         ("zdm_proxy_binary", "/nonexistent/proxy", "zdm_proxy_binary: expected the path of an existing file"),
         ("zdm_protocol_version", "6", "zdm_protocol_version: expected one of 3, 4, 5, got '6'"),
+        ("zdm_docker_network", "overlay", "zdm_docker_network: expected one of bridge, host, got 'overlay'"),
+        (
+            "zdm_docker_cassandra_image",
+            "My Cassandra",
+            "zdm_docker_cassandra_image: expected a container image reference such as cassandra:5.0",
+        ),
+        ("zdm_docker_build_images", "sometimes", "zdm_docker_build_images: expected true or false"),
     ],
 )
 def test_bad_values_name_the_setting_and_what_was_expected(name, raw, expected):
@@ -71,6 +78,17 @@ def test_bad_values_name_the_setting_and_what_was_expected(name, raw, expected):
 def test_cassandra_home_and_classpath_are_exclusive(tmp_path):
     with pytest.raises(SettingError, match="at most one of them"):
         settings(cli={"zdm_cassandra_home": str(tmp_path), "zdm_cassandra_classpath": str(tmp_path)})
+
+
+def test_docker_images_are_built_or_named_not_both():
+    with pytest.raises(SettingError, match="expected either locally built images or image names, got both"):
+        settings(
+            cli={"zdm_docker_proxy_image": "datastax/zdm-proxy:2.4.1"},
+            environ={"PYTEST_ZDM_DOCKER_BUILD_IMAGES": "true"},
+        )
+    s = settings(environ={"PYTEST_ZDM_DOCKER_BUILD_IMAGES": "true", "PYTEST_ZDM_DOCKER_NETWORK": "host"})
+    assert s.zdm_docker_build_images and s.zdm_docker_network == "host"
+    assert settings().zdm_docker_cassandra_image == "cassandra:5.0"
 
 
 def test_json_round_trip_for_the_supervisor():
