@@ -66,7 +66,8 @@ def cmd_down(args: argparse.Namespace) -> int:
     """Stop environments left running (by ``up`` or ``--zdm-keep``), or sweep crashed runs' leftovers."""
     settings = _settings(args)
     if args.stale:
-        for line in leftovers.sweep(settings.zdm_cache_dir) or ["nothing left behind by crashed runs"]:
+        lines = leftovers.sweep(settings.zdm_cache_dir) + _docker_orphans()
+        for line in lines or ["nothing left behind by crashed runs"]:
             print(line)
         return 0
     if args.all:
@@ -86,6 +87,23 @@ def cmd_down(args: argparse.Namespace) -> int:
     stopped = stop_environment(run_dir)
     print(f"{'stopped' if stopped else 'already stopped'}: {run_dir}")
     return 0
+
+
+def _docker_orphans() -> list[str]:
+    """Containers of dead supervisors, removed when a Docker engine answers (``DOCKER_HOST``)."""
+    from pytest_zdm.dockerized.engine import ping_error
+
+    if ping_error(timeout=2.0) is not None:
+        return []
+    import docker
+
+    from pytest_zdm.dockerized.containers import remove_orphans
+
+    client = docker.from_env()
+    try:
+        return remove_orphans(client)
+    finally:
+        client.close()
 
 
 def cmd_lint_config(args: argparse.Namespace) -> int:
