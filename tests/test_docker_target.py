@@ -261,6 +261,7 @@ def test_an_own_engine_starts_and_stops_by_its_pid(tmp_path):
     assert not leftovers.process_alive(pid)
     assert not any(leftovers.process_alive(c) for c in children), "its containerd must end with it"
     assert engine.running(dirs) is None and not engine.stop(dirs, lines.append)
+    assert not dirs.runtime.exists(), "its socket and mounts must be gone"
 
 
 def test_image_recipe_reads_apt_sources_and_keeps_the_local_jvm_options(tmp_path):

@@ -172,6 +172,17 @@ def _end(pid: int, started: float | None, timeout: float = 30.0) -> None:
         psutil.wait_procs([proc, *children], timeout=10)
 
 
+def _unmount_under(path: Path) -> None:
+    """Unmount what dockerd leaves mounted in its runtime directory (its ``netns/default`` bind mount)."""
+    prefix = str(path.resolve()) + "/"
+    try:
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return
+    for point in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
 def stop(dirs: EngineDirs, progress: Progress, *, timeout: float = 30.0) -> bool:
     """Stop the engine this directory started (by its PID); True if one was running."""
     state = running(dirs)
@@ -181,6 +192,7 @@ def stop(dirs: EngineDirs, progress: Progress, *, timeout: float = 30.0) -> bool
     began = time.monotonic()
     _end(int(state["pid"]), float(state["started"]), timeout)
     dirs.state.unlink(missing_ok=True)
-    shutil.rmtree(dirs.runtime, ignore_errors=True)  # socket and pid files; dockerd unmounted what it mounted
+    _unmount_under(dirs.runtime)
+    shutil.rmtree(dirs.runtime, ignore_errors=True)
     progress(f"Docker engine stopped in {time.monotonic() - began:.1f}s (dockerd pid {state['pid']})")
     return True
