@@ -175,7 +175,9 @@ class DockerTarget(Target):
         for line in remove_orphans(client):
             progress(line)
         self.images = self._images(client, progress)
-        deadline = time.monotonic() + settings.zdm_startup_timeout  # pulls and builds are not boot time
+        # The nodes' and proxy's own waits start after pulls and builds (the spawning process still
+        # bounds the whole start, as it bounds the local target's provisioning).
+        deadline = time.monotonic() + settings.zdm_startup_timeout
         ports = self._ports(plan)
         host = settings.zdm_docker_network == "host"
         labels = owner_labels(self.run_dir)
