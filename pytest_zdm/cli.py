@@ -66,7 +66,8 @@ def cmd_down(args: argparse.Namespace) -> int:
     """Stop environments left running (by ``up`` or ``--zdm-keep``), or sweep crashed runs' leftovers."""
     settings = _settings(args)
     if args.stale:
-        for line in leftovers.sweep(settings.zdm_cache_dir) or ["nothing left behind by crashed runs"]:
+        lines = leftovers.sweep(settings.zdm_cache_dir) + _docker_orphans()
+        for line in lines or ["nothing left behind by crashed runs"]:
             print(line)
         return 0
     if args.all:
@@ -86,6 +87,23 @@ def cmd_down(args: argparse.Namespace) -> int:
     stopped = stop_environment(run_dir)
     print(f"{'stopped' if stopped else 'already stopped'}: {run_dir}")
     return 0
+
+
+def _docker_orphans() -> list[str]:
+    """Containers of dead supervisors, removed when a Docker engine answers (``DOCKER_HOST``)."""
+    from pytest_zdm.dockerized.engine import ping_error
+
+    if ping_error(timeout=2.0) is not None:
+        return []
+    import docker
+
+    from pytest_zdm.dockerized.containers import remove_orphans
+
+    client = docker.from_env()
+    try:
+        return remove_orphans(client)
+    finally:
+        client.close()
 
 
 def cmd_lint_config(args: argparse.Namespace) -> int:
@@ -117,6 +135,54 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     index = render(Path(args.results), Path(args.output), settings.zdm_cache_dir, _say)
     print(f"report: {index}")
+    return 0
+
+
+def cmd_docker_engine(args: argparse.Namespace) -> int:
+    """Start, stop or report the framework's own Docker engine (loopback rule; for machines with none)."""
+    from pytest_zdm.dockerized import engine  # deferred: only the docker target needs docker-py
+
+    settings = _settings(args)
+    dirs = (
+        engine.EngineDirs(Path(args.engine_dir))
+        if args.engine_dir
+        else engine.engine_dirs(settings.zdm_cache_dir)
+    )
+    if args.action == "start":
+        host = engine.start(dirs, _say)
+        from pytest_zdm.dockerized.containers import remove_orphans
+        from pytest_zdm.targets.docker import docker_client
+
+        os.environ["DOCKER_HOST"] = host
+        for line in remove_orphans(docker_client()):
+            _say(line)
+        print(host)  # the only line on stdout: export DOCKER_HOST="$(zdm-verify docker-engine start)"
+        return 0
+    if args.action == "stop":
+        if not engine.stop(dirs, _say):
+            _say(f"no engine of {dirs.home} is running")
+        return 0
+    state = engine.running(dirs)
+    print(f"running: dockerd pid {state['pid']}, DOCKER_HOST={dirs.host}" if state else "not running")
+    return 0 if state else 1
+
+
+def cmd_docker_images(args: argparse.Namespace) -> int:
+    """Build the docker target's images from the local target's artifacts (zdm_docker_build_images)."""
+    from pytest_zdm.dockerized.images import build_cassandra_image, build_proxy_image
+    from pytest_zdm.errors import ProvisionError
+    from pytest_zdm.targets.docker import docker_client
+
+    settings = _settings(args)
+    client = docker_client()
+    began = time.monotonic()
+    print(f"{build_cassandra_image(client, settings, _say)} ready after {time.monotonic() - began:.0f}s")
+    try:
+        provision_proxy(settings, _say)
+    except ProvisionError as exc:
+        _say(f"WARNING: no zdm-proxy image: no binary could be provisioned ({exc})")
+        return 0
+    print(f"{build_proxy_image(client, settings, _say)} ready after {time.monotonic() - began:.0f}s")
     return 0
 
 
@@ -155,6 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="reports/allure-report", help="where the HTML report goes (replaced)")
     _add_settings(p)
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser(
+        "docker-engine",
+        help="start/stop the framework's own Docker engine (dockerd --bridge=none --iptables=false "
+        "--ip-forward=false; needs root); start prints its DOCKER_HOST",
+    )
+    p.add_argument("action", choices=("start", "stop", "status"))
+    p.add_argument("--engine-dir", help="its data root and state (default: <zdm_cache_dir>/docker-engine)")
+    _add_settings(p)
+    p.set_defaults(func=cmd_docker_engine)
+    p = sub.add_parser(
+        "docker-images",
+        help="build the docker target's Cassandra and zdm-proxy images from the local target's artifacts",
+    )
+    _add_settings(p)
+    p.set_defaults(func=cmd_docker_images)
     p = sub.add_parser("settings", help="print the settings table")
     p.set_defaults(func=cmd_settings)
     return parser

@@ -197,6 +197,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"zdm: {cassandra}, {proxy}, primary {settings.zdm_primary_cluster}, read mode "
             f"{settings.zdm_read_mode}, CQL protocol v{settings.zdm_protocol_version}"
         )
+    else:
+        lines.extend(target_class(settings.zdm_target).report_header(settings, ctx.plan))
     return lines
 
 

@@ -26,8 +26,13 @@ CASSANDRA_VERSION = "5.0.6"
 #: zdm-proxy v2.4.2 plus one commit. Tags v2.x are not valid Go versions for the module path
 #: (no ``/v2`` suffix), so the proxy is installed by commit.
 ZDM_PROXY_COMMIT = "02d423db4da1"
+#: Images the docker target pulls unless told otherwise: the official ones, the proxy at the release the
+#: pinned commit belongs to (v2.4.2; its image tags drop the ``v``).
+DOCKER_CASSANDRA_IMAGE = "cassandra:5.0"
+DOCKER_PROXY_IMAGE = "datastax/zdm-proxy:2.4.2"
 
-TARGET_NAMES = ("local", "kind", "kube", "static")
+TARGET_NAMES = ("local", "kind", "kube", "static", "docker")
+DOCKER_NETWORKS = ("bridge", "host")
 PRIMARY_CLUSTERS = ("ORIGIN", "TARGET")
 READ_MODES = ("PRIMARY_ONLY", "DUAL_ASYNC_ON_SECONDARY")
 _TRUE = {"1", "true", "yes", "on"}
@@ -158,6 +163,13 @@ def _choice(choices: Iterable[str], *, upper: bool = False) -> Callable[[str, st
         return value
 
     return parse
+
+
+def _parse_image(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", value):
+        raise SettingError(f"{name}: expected a container image reference such as cassandra:5.0, got {raw!r}")
+    return value
 
 
 def _text(name: str, raw: str) -> str:
@@ -336,13 +348,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "zdm_cassandra_heap",
-        "JVM heap of each local Cassandra node",
+        "JVM heap of each Cassandra node (local and docker targets)",
         _parse_heap,
         lambda _: "256M",
     ),
     Option(
         "zdm_fast_boot",
-        "start local nodes with test fast-boot properties (false: Cassandra's stock start-up)",
+        "start Cassandra nodes (local and docker) with test fast-boot properties (false: Cassandra's stock "
+        "start-up)",
         _parse_bool,
         lambda _: True,
         is_flag=True,
@@ -362,22 +375,54 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "zdm_primary_cluster",
-        "ZDM_PRIMARY_CLUSTER the local proxy is started with",
+        "ZDM_PRIMARY_CLUSTER the proxy is started with (local and docker targets)",
         _choice(PRIMARY_CLUSTERS, upper=True),
         lambda _: "ORIGIN",
     ),
     Option(
         "zdm_read_mode",
-        "ZDM_READ_MODE the local proxy is started with",
+        "ZDM_READ_MODE the proxy is started with (local and docker targets)",
         _choice(READ_MODES, upper=True),
         lambda _: "PRIMARY_ONLY",
     ),
     Option(
         "zdm_proxy_env",
-        "extra ZDM_* settings for the local proxy, comma-separated NAME=VALUE (e.g. to reproduce a "
-        "deployment's configuration; the configuration lint reports names the proxy ignores)",
+        "extra ZDM_* settings for the proxy (local and docker targets), comma-separated NAME=VALUE (e.g. to "
+        "reproduce a deployment's configuration; the configuration lint reports names the proxy ignores)",
         _parse_env_pairs,
         lambda _: {},
+    ),
+    Option(
+        "zdm_docker_cassandra_image",
+        "image of the docker target's origin and target Cassandra containers",
+        _parse_image,
+        lambda _: DOCKER_CASSANDRA_IMAGE,
+        env="PYTEST_ZDM_DOCKER_CASSANDRA_IMAGE",
+    ),
+    Option(
+        "zdm_docker_proxy_image",
+        "image of the docker target's zdm-proxy container",
+        _parse_image,
+        lambda _: DOCKER_PROXY_IMAGE,
+        env="PYTEST_ZDM_DOCKER_PROXY_IMAGE",
+    ),
+    Option(
+        "zdm_docker_network",
+        "networking of the docker target's containers: bridge (a network of their own, ports published on "
+        "127.0.0.1) or host (the host's network, each container on its own free loopback ports)",
+        _choice(DOCKER_NETWORKS),
+        lambda _: "bridge",
+        env="PYTEST_ZDM_DOCKER_NETWORK",
+    ),
+    Option(
+        "zdm_docker_build_images",
+        "build the docker target's images on this machine from the local target's artifacts (Cassandra "
+        "jars, zdm-proxy binary) instead of pulling the image settings; for machines that reach no "
+        "container registry (the first build needs root and debootstrap)",
+        _parse_bool,
+        lambda _: False,
+        env="PYTEST_ZDM_DOCKER_BUILD_IMAGES",
+        is_flag=True,
     ),
     Option(
         "zdm_compare_tables",
@@ -578,6 +623,10 @@ class Settings:
     zdm_primary_cluster: str
     zdm_read_mode: str
     zdm_proxy_env: Mapping[str, str]
+    zdm_docker_cassandra_image: str
+    zdm_docker_proxy_image: str
+    zdm_docker_network: str
+    zdm_docker_build_images: bool
     zdm_compare_tables: tuple[str, ...]
     zdm_compare_writetime: bool
     zdm_compare_rate: float
@@ -665,6 +714,15 @@ def resolve(
         raise SettingError(
             "zdm_cassandra_home, zdm_cassandra_classpath: expected at most one of them, got both"
         )
+    if values["zdm_docker_build_images"]:
+        chosen = [
+            n for n in ("zdm_docker_cassandra_image", "zdm_docker_proxy_image") if sources[n] != "default"
+        ]
+        if chosen:
+            raise SettingError(
+                f"zdm_docker_build_images, {', '.join(chosen)}: expected either locally built images or "
+                "image names, got both"
+            )
     for name in ("zdm_run_dir", "zdm_static_config"):  # relative paths are relative to the rootdir
         if not values[name].is_absolute():
             values[name] = rootdir / values[name]

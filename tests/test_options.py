@@ -21,7 +21,9 @@ def test_unknown_target_is_a_usage_error_listing_the_valid_ones(pytester):
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("--zdm-target=kind8")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: zdm_target: expected one of local, kind, kube, static, got 'kind8'"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: zdm_target: expected one of local, kind, kube, static, docker, got 'kind8'"]
+    )
     assert "Traceback" not in result.stderr.str()
 
 
@@ -30,7 +32,9 @@ def test_unknown_target_in_ini_is_a_usage_error_too(pytester):
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: zdm_target: expected one of local, kind, kube, static, got 'astra'"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: zdm_target: expected one of local, kind, kube, static, docker, got 'astra'"]
+    )
 
 
 def test_ini_value_is_used_and_the_command_line_overrides_it(pytester):

@@ -46,7 +46,7 @@ def test_explicit_false_on_the_command_line_overrides_true_in_ini():
 @pytest.mark.parametrize(
     ("name", "raw", "expected"),
     [
-        ("zdm_target", "kind8", "zdm_target: expected one of local, kind, kube, static, got 'kind8'"),
+        ("zdm_target", "kind8", "zdm_target: expected one of local, kind, kube, static, docker, got 'kind8'"),
         ("zdm_keep", "maybe", "zdm_keep: expected true or false, got 'maybe'"),
         ("zdm_startup_timeout", "soon", "zdm_startup_timeout: expected a number of seconds, got 'soon'"),
         ("zdm_startup_timeout", "-3", "zdm_startup_timeout: expected a positive number of seconds, got '-3'"),
@@ -65,6 +65,13 @@ def test_explicit_false_on_the_command_line_overrides_true_in_ini():
         ("zdm_kube_proxy_selector", "app", "zdm_kube_proxy_selector: expected a label selector such as"),
         ("zdm_kube_proxy_selector", "app=zdm proxy", "zdm_kube_proxy_selector: expected a label selector"),
         ("zdm_kube_forward_timeout", "0", "zdm_kube_forward_timeout: expected a positive number of seconds"),
+        ("zdm_docker_network", "overlay", "zdm_docker_network: expected one of bridge, host, got 'overlay'"),
+        (
+            "zdm_docker_cassandra_image",
+            "My Cassandra",
+            "zdm_docker_cassandra_image: expected a container image reference such as cassandra:5.0",
+        ),
+        ("zdm_docker_build_images", "sometimes", "zdm_docker_build_images: expected true or false"),
     ],
 )
 def test_bad_values_name_the_setting_and_what_was_expected(name, raw, expected):
@@ -77,6 +84,17 @@ def test_bad_values_name_the_setting_and_what_was_expected(name, raw, expected):
 def test_cassandra_home_and_classpath_are_exclusive(tmp_path):
     with pytest.raises(SettingError, match="at most one of them"):
         settings(cli={"zdm_cassandra_home": str(tmp_path), "zdm_cassandra_classpath": str(tmp_path)})
+
+
+def test_docker_images_are_built_or_named_not_both():
+    with pytest.raises(SettingError, match="expected either locally built images or image names, got both"):
+        settings(
+            cli={"zdm_docker_proxy_image": "datastax/zdm-proxy:2.4.1"},
+            environ={"PYTEST_ZDM_DOCKER_BUILD_IMAGES": "true"},
+        )
+    s = settings(environ={"PYTEST_ZDM_DOCKER_BUILD_IMAGES": "true", "PYTEST_ZDM_DOCKER_NETWORK": "host"})
+    assert s.zdm_docker_build_images and s.zdm_docker_network == "host"
+    assert settings().zdm_docker_cassandra_image == "cassandra:5.0"
 
 
 def test_json_round_trip_for_the_supervisor():

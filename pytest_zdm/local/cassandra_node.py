@@ -235,3 +235,10 @@ class CassandraNode:
     def remove_data(self) -> None:
         """Delete this node's data (only ever the framework's own directory)."""
         shutil.rmtree(self.cfg.directory / "data", ignore_errors=True)
+
+
+#: Every JVM option a node is launched with apart from heap and system properties (the docker target's
+#: locally built image starts Cassandra with exactly these).
+JVM_OPTIONS = (*_SERVER_OPTIONS, *_G1_OPTIONS, *_JAVA17_OPTIONS)
+#: Console-only logging (a node's output is its log).
+LOGBACK_XML = _LOGBACK

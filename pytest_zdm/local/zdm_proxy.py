@@ -153,11 +153,12 @@ class ZdmProxyProcess:
 
     def parsed_configuration(self) -> Mapping[str, Any] | None:
         """The effective configuration the proxy logged at its latest start (passwords left out by it)."""
-        matches = list(_iter_config_lines(self.log_path))
+        matches = parsed_configurations(self.log_path)
         return matches[-1] if matches else None
 
 
-def _iter_config_lines(path: Path) -> list[dict[str, Any]]:
+def parsed_configurations(path: Path) -> list[dict[str, Any]]:
+    """Every ``Parsed configuration`` a proxy logged in ``path``, oldest first (one per start)."""
     found: list[dict[str, Any]] = []
     try:
         text = path.read_text(errors="replace")

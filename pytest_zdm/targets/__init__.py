@@ -20,6 +20,10 @@ def target_class(name: str) -> type[Target]:
         from pytest_zdm.targets.static import StaticTarget
 
         return StaticTarget
+    if name == "docker":
+        from pytest_zdm.targets.docker import DockerTarget
+
+        return DockerTarget
     from pytest_zdm.settings import TARGET_NAMES
 
     raise SettingError(f"zdm_target: expected one of {', '.join(TARGET_NAMES)}, got {name!r}")

@@ -149,7 +149,7 @@ class Target(abc.ABC):
 
     @classmethod
     def report_header(cls, settings: Settings, plan: Mapping[str, Any]) -> list[str]:
-        """Lines for pytest's report header before anything starts (endpoints as planned, no secrets)."""
+        """Lines for pytest's report header before anything starts (planned endpoints, images...)."""
         del settings, plan
         return []
 
