@@ -2,9 +2,11 @@
 
 One ``local`` environment (two real Cassandra 5.0 nodes and a real zdm-proxy), started by this process and
 stopped at its end. The same workload is driven through the proxy by both tools, unthrottled (as fast as
-the in-flight limit allows): OPS operations, READ_RATIO of them reads of keys already written, the rest
-inserts of fresh keys with a client timestamp into ``(k bigint PRIMARY KEY, v text)``, CONCURRENCY
-requests in flight on one connection, consistency LOCAL_ONE, password login cassandra/cassandra.
+the in-flight limit allows): OPS operations, READ_RATIO of them reads, the rest inserts of fresh keys with
+a client timestamp into ``(k bigint PRIMARY KEY, v text)``, CONCURRENCY requests in flight on one
+connection, consistency LOCAL_ONE, password login cassandra/cassandra. Ours reads keys whose write was
+acknowledged; latte reads keys of earlier cycles, of which 1 - READ_RATIO were writes (the share of reads
+that found a row is printed).
 
 - ours: ``pytest_zdm.workload.run_workload`` (Python, cassandra-driver), in this process;
 - latte (crate ``latte-cli``, Rust, scylla driver): a Rune script this benchmark writes, run as
@@ -33,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cassandra.query import SimpleStatement
+from hdrh.histogram import HdrHistogram
+
 from pytest_zdm.environment import ZdmEnv, start_or_attach, stop_environment
 from pytest_zdm.settings import resolve
 from pytest_zdm.targets.local import LocalTarget
@@ -41,7 +46,6 @@ from pytest_zdm.workload import run_workload
 KS = "zdm_verify_loadbench"
 SCHEMA = "CREATE TABLE IF NOT EXISTS {ks}.{table} (k bigint PRIMARY KEY, v text)"
 LATTE_CRATE = "latte-cli"
-P99 = 11  # index of p99 in latte's percentile array (Min, 1, 2, 5, 10, 25, 50, 75, 90, 95, 98, 99, ...)
 
 # The same statements as pytest_zdm.workload.generator: an insert of a fresh key with a client timestamp
 # (microseconds), a read of a key written earlier in the run (80% of the earlier cycles were writes).
@@ -68,13 +72,14 @@ pub async fn read(ctx, i) {
 
 @dataclass
 class Figures:
-    """One tool's run: throughput, write and read p99 (ms), errors, client CPU seconds."""
+    """One tool's run: ops/s, p99 of writes and reads (ms), errors, client CPU s, reads that found a row."""
 
     ops_per_second: float
     write_p99: float
     read_p99: float
     errors: int
     cpu_seconds: float
+    rows_per_read: float
 
 
 def say(message: str) -> None:
@@ -102,8 +107,9 @@ def ours(session: Any, table: str, ops: int, concurrency: int, read_ratio: float
     cpu = time.process_time()
     result = run_workload(session, KS, table=table, count=ops, concurrency=concurrency, read_ratio=read_ratio)
     errors = len(result.ledger.entries) - result.writes.count + result.reads_failed
+    rows = 1.0  # ours reads only keys whose write was acknowledged
     return Figures(
-        result.ops_per_second, result.writes.p99, result.reads.p99, errors, time.process_time() - cpu
+        result.ops_per_second, result.writes.p99, result.reads.p99, errors, time.process_time() - cpu, rows
     )
 
 
@@ -131,13 +137,17 @@ def latte(
     if proc.returncode != 0 or not report.exists():
         raise RuntimeError(f"latte exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-2000:]}")
     result = json.loads(report.read_text())["result"]
-    by_fn = result["cycle_latency_by_fn"]
+    # latte keeps an HDR histogram (ns) per function: decoded, its p99 is read as ours is (hdrh)
+    latency = {
+        fn: HdrHistogram.decode(result["cycle_latency_by_fn"][fn]["histogram"]) for fn in ("write", "read")
+    }
     return Figures(
-        result["cycle_throughput"]["value"],
-        by_fn["write"]["percentiles"][P99]["value"],
-        by_fn["read"]["percentiles"][P99]["value"],
+        result["cycle_count"] / result["elapsed_time_s"],
+        latency["write"].get_value_at_percentile(99) / 1e6,
+        latency["read"].get_value_at_percentile(99) / 1e6,
         int(result["error_count"]),
         float(result["cpu_time_s"]),
+        result["row_count"] / max(1, latency["read"].get_total_count()),
     )
 
 
@@ -165,11 +175,12 @@ def compare(
                 else:
                     theirs.append(latte(binary, script, endpoint, key_base, args.ops,
                                         workdir=workdir, **opts))  # fmt: skip
-            print(f"{cluster} run {i + 1}: ours {mine[-1].ops_per_second:,.0f} ops/s "
-                  f"(p99 w {mine[-1].write_p99:.1f} ms, r {mine[-1].read_p99:.1f} ms), latte "
-                  f"{theirs[-1].ops_per_second:,.0f} ops/s (p99 w {theirs[-1].write_p99:.1f} ms, "
-                  f"r {theirs[-1].read_p99:.1f} ms); ratio "
-                  f"{mine[-1].ops_per_second / theirs[-1].ops_per_second:.2f}", flush=True)  # fmt: skip
+            load = os.getloadavg()[0]
+            m, t = mine[-1], theirs[-1]
+            print(f"{cluster} run {i + 1} (load average {load:.1f} on {os.cpu_count()} cores): "
+                  f"ours {m.ops_per_second:,.0f} ops/s (p99 w {m.write_p99:.1f} ms, r {m.read_p99:.1f} ms), "
+                  f"latte {t.ops_per_second:,.0f} ops/s (p99 w {t.write_p99:.1f} ms, r {t.read_p99:.1f} ms); "
+                  f"ratio {m.ops_per_second / t.ops_per_second:.2f}", flush=True)  # fmt: skip
     finally:
         client.close()
     return mine, theirs
@@ -179,10 +190,11 @@ def rows_on_both(env: ZdmEnv) -> str:
     """Rows each tool's table holds on origin and on target, read straight from each (writes landed)."""
     counts = {}
     for cluster in ("origin", "target"):
-        client = env.connect(cluster, request_timeout=120)
+        client = env.connect(cluster, request_timeout=60)
         try:
-            for table in ("ours", "latte"):
-                counts[cluster, table] = client.session.execute(f"SELECT COUNT(*) FROM {KS}.{table}").one()[0]
+            for table in ("ours", "latte"):  # paged key scan: COUNT(*) fails on the small-heap nodes
+                statement = SimpleStatement(f"SELECT k FROM {KS}.{table}", fetch_size=5000)
+                counts[cluster, table] = sum(1 for _ in client.session.execute(statement))
         finally:
             client.close()
     return ", ".join(f"{t} {counts['origin', t]:,} on origin / {counts['target', t]:,} on target"
@@ -201,8 +213,8 @@ def summary(label: str, mine: list[Figures], theirs: list[Figures], args: argpar
     for name, runs in (("ours (pytest_zdm.workload)", mine), ("latte", theirs)):
         print(f"  {name:27} {med(runs, 'ops_per_second'):>8,.0f} ops/s  p99 writes "
               f"{med(runs, 'write_p99'):6.1f} ms  p99 reads {med(runs, 'read_p99'):6.1f} ms  "
-              f"client CPU {med(runs, 'cpu_seconds'):5.1f} s  "
-              f"errors {sum(r.errors for r in runs)}")  # fmt: skip
+              f"client CPU {med(runs, 'cpu_seconds'):5.1f} s  reads finding a row "
+              f"{med(runs, 'rows_per_read'):4.0%}  errors {sum(r.errors for r in runs)}")  # fmt: skip
     per_run = [m.ops_per_second / t.ops_per_second for m, t in zip(mine, theirs, strict=True)]
     print(
         f"  ratio ours / latte: {ratio:.2f} (target >= 0.5); per run: "
