@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from cassandra.cluster import NoHostAvailable
 from hdrh.histogram import HdrHistogram
 
 from pytest_zdm.local.clusters import two_clusters
@@ -26,6 +27,32 @@ def test_percentiles_of_known_inputs():
 def test_a_workload_needs_a_bound():
     with pytest.raises(ValueError, match="count or duration"):
         run_workload(object(), KS)
+
+
+class FailingAtOnce:
+    """A driver session whose every request fails before any I/O, as with no host available."""
+
+    def execute(self, *_: object) -> None:
+        pass
+
+    def prepare(self, query: str) -> str:
+        return query
+
+    def execution_profile_clone_update(self, *_: object, **__: object) -> None:
+        return None
+
+    def execute_async(self, *_: object, **__: object) -> FailingAtOnce:
+        return self
+
+    def add_callbacks(self, callback, errback, callback_args=(), errback_args=()):
+        errback(NoHostAvailable("seeded: no host", {}), *errback_args)  # at once, in the sender's thread
+
+
+def test_requests_that_fail_at_once_are_in_the_ledger_and_the_run_ends():
+    """Unthrottled, with every request failing inside the sender's call: each one recorded, no hang."""
+    result = run_workload(FailingAtOnce(), KS, count=20_000, concurrency=64, read_ratio=0.0)
+    assert len(result.ledger.entries) == result.ledger.count(FAILED) == 20_000
+    assert "NoHostAvailable: ('seeded: no host'" in result.ledger.entries[0].error
 
 
 @pytest.mark.integration
@@ -83,6 +110,9 @@ def test_acknowledged_writes_through_the_real_proxy_are_on_both_clusters(
     assert result.ledger.count(ACKNOWLEDGED) == result.writes.count and result.reads_failed == 0
     report = check_ledger(result.ledger, origin_session, target_session, zdm_keyspace)
     assert report.ok and report.acknowledged == result.writes.count, report.summary()
+    fast = run_workload(proxy_session, zdm_keyspace, table="fast", count=3000, concurrency=64, seed=4)
+    assert fast.operations == 3000 and fast.ledger.count(ACKNOWLEDGED) == fast.writes.count > 2000
+    assert check_ledger(fast.ledger, origin_session, target_session, zdm_keyspace, table="fast").ok
     victim = result.ledger.entries[5]
     target_session.execute(f"DELETE FROM {zdm_keyspace}.ledger WHERE k = %s", (victim.key,))
     caught = check_ledger(result.ledger, origin_session, target_session, zdm_keyspace)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cassandra import OperationTimedOut, WriteTimeout
+from cassandra.cluster import EXEC_PROFILE_DEFAULT
+from cassandra.query import tuple_factory
 
 from pytest_zdm import keyspaces
 from pytest_zdm.workload.latency import LatencyRecorder, LatencyStats
@@ -73,6 +75,8 @@ def run_workload(
     session.execute(SCHEMA.format(ks=keyspaces.own(keyspace), table=table))
     insert = session.prepare(f"INSERT INTO {keyspace}.{table} (k, v) VALUES (?, ?) USING TIMESTAMP ?")
     select = session.prepare(f"SELECT v FROM {keyspace}.{table} WHERE k = ?")
+    # Read rows are dropped: plain tuples spare the driver building a named-tuple class per result set.
+    plain_rows = session.execution_profile_clone_update(EXEC_PROFILE_DEFAULT, row_factory=tuple_factory)
     rng = random.Random(seed)
     key_base = rng.getrandbits(40) << 20
     ledger, write_lat, read_lat = Ledger(), LatencyRecorder(), LatencyRecorder()
@@ -90,7 +94,9 @@ def run_workload(
         in_flight.acquire()
         start = intended if rate else time.monotonic()
         if written and rng.random() < read_ratio:
-            future = session.execute_async(select, (rng.choice(written),), timeout=timeout)
+            future = session.execute_async(
+                select, (rng.choice(written),), timeout=timeout, execution_profile=plain_rows
+            )
             future.add_callbacks(_read_done, _read_failed, callback_args=(start, read_lat, in_flight),
                                  errback_args=(failed_reads, in_flight))  # fmt: skip
         else:
