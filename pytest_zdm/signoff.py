@@ -159,8 +159,9 @@ class SignOff:
                 allure_results.write_gate_result(directory, self.result, gate_json)
             allure_results.scrub(directory)
 
+    @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """The verdict, last, where CI logs are read."""
+        """The verdict, after the other zdm sections (only pytest's short summary and counts follow)."""
         if self.result is None:
             return
         terminalreporter.section("zdm gate")
