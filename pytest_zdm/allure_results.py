@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from pytest_zdm import redact
-from pytest_zdm.gate import FAIL, PASS, GateResult
+from pytest_zdm.gate import FAIL, PASS, GateResult, RequiredCheck
 from pytest_zdm.phases import PHASES
 
 EPIC = "ZDM migration verification"
@@ -106,7 +106,9 @@ def alluredir(config: pytest.Config) -> Path | None:
     return Path(os.path.abspath(value)) if value else None
 
 
-def add_labels(config: pytest.Config, items: list[pytest.Item], gate_phase: int | None) -> None:
+def add_labels(
+    config: pytest.Config, items: list[pytest.Item], gate_phase: int | None, proxy_phase: int | None
+) -> None:
     """Epic/feature/story/severity labels, unless the check sets its own (through allure's markers)."""
     if alluredir(config) is None:
         return
@@ -115,8 +117,9 @@ def add_labels(config: pytest.Config, items: list[pytest.Item], gate_phase: int 
         module = getattr(getattr(item, "module", None), "__name__", "").rpartition(".")[2]
         default = (module.removeprefix("test_").replace("_", " ").capitalize(), "normal")
         feature, severity = FEATURES.get(module, default)
-        phases = {int(p) for m in item.iter_markers("zdm_required_for") for p in m.args}
-        if gate_phase is not None and gate_phase in phases:
+        required = RequiredCheck.of(item)
+        phases = required.phases if required else ()
+        if required and gate_phase is not None and required.applies(gate_phase, proxy_phase):
             severity = "blocker"
         doc = (getattr(getattr(item, "function", None), "__doc__", None) or "").strip().splitlines()
         story = doc[0].rstrip(".") if doc else item.name

@@ -47,6 +47,25 @@ class RequiredCheck:
     #: Required only when the proxy runs with one of these phases' configuration (empty: always).
     when_proxy_phase: tuple[int, ...] = ()
 
+    @classmethod
+    def of(cls, item: Any) -> RequiredCheck | None:
+        """What a collected check's ``zdm_required_for`` marker requires; None when it has none.
+
+        The closest marker wins, so a check can narrow what its module requires (e.g. a check that only
+        applies when the proxy runs with phase 3's asynchronous dual reads).
+        """
+        mark = item.get_closest_marker("zdm_required_for")
+        if mark is None or not mark.args:
+            return None
+        when = mark.kwargs.get("when_proxy_phase", ())
+        when = (when,) if isinstance(when, int) else tuple(when)
+        module = getattr(getattr(item, "module", None), "__name__", "") or item.nodeid.split("::")[0]
+        return cls(item.nodeid, tuple(sorted(int(p) for p in mark.args)), module, tuple(int(p) for p in when))
+
+    def applies(self, entering: int, proxy_phase: int | None) -> bool:
+        """Whether entering ``entering`` requires this check, the proxy running with ``proxy_phase``'s."""
+        return entering in self.phases and (not self.when_proxy_phase or proxy_phase in self.when_proxy_phase)
+
 
 @dataclass
 class CheckOutcome:
@@ -141,22 +160,9 @@ def collect_required(
 
 
 def write_manifest(path: Path, items: Iterable[Any]) -> None:
-    """In the collect-only subprocess: record each collected check's ``zdm_required_for`` phases.
-
-    The closest marker wins, so a check can narrow what its module requires (e.g. a check that only
-    applies when the proxy runs with phase 3's asynchronous dual reads).
-    """
-    rows = []
-    for item in items:
-        mark = item.get_closest_marker("zdm_required_for")
-        if mark is None or not mark.args:
-            continue
-        when = mark.kwargs.get("when_proxy_phase", ())
-        when = (when,) if isinstance(when, int) else tuple(when)
-        module = getattr(getattr(item, "module", None), "__name__", "") or item.nodeid.split("::")[0]
-        rows.append({"nodeid": item.nodeid, "phases": sorted(int(p) for p in mark.args), "suite": module,
-                     "when_proxy_phase": [int(p) for p in when]})  # fmt: skip
-    path.write_text(json.dumps(rows))
+    """In the collect-only subprocess: record what each collected check's ``zdm_required_for`` requires."""
+    required = (RequiredCheck.of(item) for item in items)
+    path.write_text(json.dumps([asdict(req) for req in required if req is not None]))
 
 
 def decide(
@@ -176,9 +182,7 @@ def decide(
     """
     checks: list[CheckOutcome] = []
     for req in required:
-        if entering not in req.phases:
-            continue
-        if req.when_proxy_phase and proxy_phase not in req.when_proxy_phase:
+        if not req.applies(entering, proxy_phase):
             continue
         seen = verdicts.get(req.nodeid)
         if seen is not None:

@@ -140,7 +140,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if manifest and config.option.collectonly:
         gate.write_manifest(Path(manifest), items)
         return
-    allure_results.add_labels(config, items, config.stash[SETTINGS_KEY].zdm_gate)
+    settings = config.stash[SETTINGS_KEY]
+    allure_results.add_labels(config, items, settings.zdm_gate, settings.zdm_phase)
 
 
 @pytest.hookimpl(wrapper=True)

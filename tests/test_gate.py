@@ -207,3 +207,11 @@ def test_failure_wins_over_incomplete():
     result = decide(4, required, {"a::x": ("FAILED", "boom")}, deselected={"a::y"}, collected=None)
     assert result.verdict == "FAIL"
     assert [c.outcome for c in result.checks] == ["failed", "deselected"]
+
+
+def test_a_narrowed_requirement_applies_only_with_its_proxy_phase():
+    narrowed = RequiredCheck("a::x", (4, 5), "a", when_proxy_phase=(3,))
+    assert narrowed.applies(4, 3)
+    assert not narrowed.applies(4, 2)
+    assert not narrowed.applies(1, 3)
+    assert RequiredCheck("a::y", (1, 4), "a").applies(4, None)
