@@ -34,7 +34,7 @@ from pytest_zdm.dockerized.containers import (
     owner_labels,
     remove_orphans,
 )
-from pytest_zdm.errors import ControlError, StartupError, ZdmError
+from pytest_zdm.errors import StartupError, ZdmError
 from pytest_zdm.local.ports import LOOPBACK, free_ports, is_free
 from pytest_zdm.local.zdm_proxy import ProxyConfig
 from pytest_zdm.settings import Settings
@@ -48,6 +48,7 @@ from pytest_zdm.targets.base import (
     Target,
 )
 from pytest_zdm.targets.local import DATACENTER, SUPERUSER
+from pytest_zdm.targets.node_controls import NodeAndProxyControls
 
 #: Ports picked on the host: every listening port with host networking, the published ones with a bridge.
 HOST_PORTS = (
@@ -87,7 +88,7 @@ def _startup_failure(what: str, reason: object, log: ContainerLog) -> StartupErr
     return StartupError(f"{what} did not start: {reason}\n--- last lines of {log.path} ---\n{log.tail(40)}")
 
 
-class DockerTarget(Target):
+class DockerTarget(NodeAndProxyControls, Target):
     """Containers on a Docker engine, owned by the supervisor for the whole run."""
 
     name = "docker"
@@ -320,47 +321,7 @@ class DockerTarget(Target):
                 print(f"pytest-zdm: could not remove network {self.network.name}: {exc}", flush=True)
             self.network = None
 
-    def control(self, verb: Control, arg: Any = None) -> Any:
-        """Stop/kill/start/pause/resume a node, restart or reconfigure the proxy, read its state."""
-        if verb in _NODE_CONTROLS:
-            return self._node_control(verb, arg)
-        if self.proxy is None:
-            raise ControlError(f"{verb.value}: the proxy was never started")
-        proxy = self.proxy
-        if verb is Control.RESTART_PROXY:
-            self._step(proxy.restart, "zdm-proxy (restart)", proxy.log)
-            return proxy.status()
-        if verb is Control.RECONFIGURE_PROXY:
-            extra = {str(k): str(v) for k, v in dict(arg or {}).items()}
-            self._step(lambda: proxy.restart(extra=extra), "zdm-proxy (reconfigured)", proxy.log)
-            return proxy.status()
-        if verb is Control.PROXY_STATUS:
-            return proxy.status()
-        if verb is Control.PROXY_LOGS:
-            return proxy.log.tail(2000)
-        if verb is Control.PROXY_CONFIG:
-            return {"environment": proxy.cfg.public_environment(), "parsed": proxy.parsed_configuration()}
-        raise ControlError(f"{verb.value}: not a control of the docker target")
-
-    def _node_control(self, verb: Control, cluster: Any) -> None:
-        if cluster not in self.nodes:
-            raise ControlError(f"{verb.value}: expected cluster origin or target, got {cluster!r}")
-        node = self.nodes[cluster]
-        if verb is Control.STOP_NODE:
-            node.stop(graceful=True)
-        elif verb is Control.KILL_NODE:
-            node.stop(graceful=False)
-        elif verb is Control.START_NODE:
-            if not node.running():
-                node.start()
-                self._step(node.wait_ready, f"{cluster} Cassandra container", node.log)
-                self._wait_login(cluster, time.monotonic() + self.settings.zdm_startup_timeout)
-        elif verb is Control.PAUSE_NODE:
-            node.pause()
-        else:
-            node.resume()
-
-
-_NODE_CONTROLS = frozenset(
-    {Control.STOP_NODE, Control.KILL_NODE, Control.START_NODE, Control.PAUSE_NODE, Control.RESUME_NODE}
-)
+    def _start_node(self, cluster: str, node: CassandraContainer) -> None:
+        node.start()
+        self._step(node.wait_ready, f"{cluster} Cassandra container", node.log)
+        self._wait_login(cluster, time.monotonic() + self.settings.zdm_startup_timeout)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pytest_zdm.cql import connect, login_error, release_version, wait_for_login
-from pytest_zdm.errors import ControlError, StartupError
+from pytest_zdm.errors import StartupError
 from pytest_zdm.local.cassandra_node import CassandraNode, NodeConfig
 from pytest_zdm.local.ports import LOOPBACK, free_ports, is_free
 from pytest_zdm.local.process import LogWatcher
@@ -30,6 +30,7 @@ from pytest_zdm.targets.base import (
     Progress,
     Target,
 )
+from pytest_zdm.targets.node_controls import NodeAndProxyControls
 
 SUPERUSER = Credentials("cassandra", "cassandra")
 _PORT_NAMES = (
@@ -47,7 +48,7 @@ def _startup_failure(what: str, reason: object, log: LogWatcher) -> StartupError
     return StartupError(f"{what} did not start: {reason}\n--- last lines of {log.path} ---\n{log.tail(40)}")
 
 
-class LocalTarget(Target):
+class LocalTarget(NodeAndProxyControls, Target):
     """Processes on this machine, owned by the supervisor for the whole run."""
 
     name = "local"
@@ -121,7 +122,7 @@ class LocalTarget(Target):
         for node in self.nodes.values():
             node.launch()
         for cluster, node in self.nodes.items():
-            self._wait(node.wait_ready, f"{cluster} Cassandra node", node.log)
+            self._step(node.wait_ready, f"{cluster} Cassandra node", node.log)
             self._wait_login(node.cfg, deadline, node.log)
             progress(f"{cluster} node ready after {time.monotonic() - begin:.1f}s (pid {node.pid})")
         proxy_cfg = ProxyConfig(
@@ -144,7 +145,7 @@ class LocalTarget(Target):
         self.proxy = ZdmProxyProcess(proxy_cfg, proxy_artifact, self.run_dir / "proxy", timeout=remaining)
         progress(f"starting zdm-proxy {proxy_artifact.version} on {LOOPBACK}:{ports['proxy_listen']}")
         proxy = self.proxy
-        self._wait(proxy.start, "zdm-proxy", proxy.log)
+        self._step(proxy.start, "zdm-proxy", proxy.log)
         proxy_endpoint = CqlEndpoint(LOOPBACK, ports["proxy_listen"], DATACENTER)
         error = login_error(proxy_endpoint, SUPERUSER, protocol_version=int(settings.zdm_protocol_version))
         if error:
@@ -172,7 +173,7 @@ class LocalTarget(Target):
         )
 
     @staticmethod
-    def _wait(step: Callable[[], None], what: str, log: LogWatcher) -> None:
+    def _step(step: Callable[[], None], what: str, log: LogWatcher) -> None:
         try:
             step()
         except Exception as exc:
@@ -201,47 +202,7 @@ class LocalTarget(Target):
             node.stop(graceful=False)
             node.remove_data()
 
-    def control(self, verb: Control, arg: Any = None) -> Any:
-        """Stop/kill/start/pause/resume a node, restart or reconfigure the proxy, read its state."""
-        if verb in _NODE_CONTROLS:
-            return self._node_control(verb, arg)
-        if self.proxy is None:
-            raise ControlError(f"{verb.value}: the proxy was never started")
-        proxy = self.proxy
-        if verb is Control.RESTART_PROXY:
-            self._wait(proxy.restart, "zdm-proxy (restart)", proxy.log)
-            return proxy.status()
-        if verb is Control.RECONFIGURE_PROXY:
-            extra = {str(k): str(v) for k, v in dict(arg or {}).items()}
-            self._wait(lambda: proxy.restart(extra=extra), "zdm-proxy (reconfigured)", proxy.log)
-            return proxy.status()
-        if verb is Control.PROXY_STATUS:
-            return proxy.status()
-        if verb is Control.PROXY_LOGS:
-            return proxy.log.tail(2000)
-        if verb is Control.PROXY_CONFIG:
-            return {"environment": proxy.cfg.public_environment(), "parsed": proxy.parsed_configuration()}
-        raise ControlError(f"{verb.value}: not a control of the local target")
-
-    def _node_control(self, verb: Control, cluster: Any) -> None:
-        if cluster not in self.nodes:
-            raise ControlError(f"{verb.value}: expected cluster origin or target, got {cluster!r}")
-        node = self.nodes[cluster]
-        if verb is Control.STOP_NODE:
-            node.stop(graceful=True)
-        elif verb is Control.KILL_NODE:
-            node.stop(graceful=False)
-        elif verb is Control.START_NODE:
-            if not node.running():
-                node.launch()
-                self._wait(node.wait_ready, f"{cluster} Cassandra node", node.log)
-                self._wait_login(node.cfg, time.monotonic() + self.settings.zdm_startup_timeout, node.log)
-        elif verb is Control.PAUSE_NODE:
-            node.pause()
-        else:
-            node.resume()
-
-
-_NODE_CONTROLS = frozenset(
-    {Control.STOP_NODE, Control.KILL_NODE, Control.START_NODE, Control.PAUSE_NODE, Control.RESUME_NODE}
-)
+    def _start_node(self, cluster: str, node: CassandraNode) -> None:
+        node.launch()
+        self._step(node.wait_ready, f"{cluster} Cassandra node", node.log)
+        self._wait_login(node.cfg, time.monotonic() + self.settings.zdm_startup_timeout, node.log)
