@@ -19,6 +19,9 @@ import psutil
 import pytest
 
 from pytest_zdm import leftovers
+from pytest_zdm.environment import ZdmEnv, start_or_attach, stop_environment
+from pytest_zdm.settings import Settings
+from pytest_zdm.targets.local import LocalTarget
 
 
 def run_dirs(base: Path) -> list[Path]:
@@ -124,3 +127,15 @@ def junit_outcomes(path: Path) -> dict[str, tuple[str, str]]:
                 break
         results[case.get("name", "")] = (outcome, message)
     return results
+
+
+@contextlib.contextmanager
+def local_environment(settings: Settings, run_dir: Path) -> Iterator[ZdmEnv]:
+    """A real ``local`` environment owned by this test process, stopped when the block ends."""
+    env = start_or_attach(
+        run_dir, settings, plan=LocalTarget.plan(settings), owner_pid=os.getpid(), progress=lambda _: None
+    )
+    try:
+        yield env
+    finally:
+        stop_environment(run_dir)

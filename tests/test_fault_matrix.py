@@ -11,23 +11,22 @@ least one row. The matrix is written to ``reports/fault-matrix.md`` (the README 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from pytest_zdm.environment import ZdmEnv, start_or_attach, stop_environment
+from pytest_zdm.environment import ZdmEnv
 from pytest_zdm.health import readiness
 from pytest_zdm.settings import Settings
-from pytest_zdm.targets.local import LocalTarget
+
+from .helpers import junit_outcomes, local_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("proxy_available")]
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,30 +221,13 @@ def _run_suites(run_dir: Path, out: Path, args: tuple[str, ...]) -> dict[str, tu
         capture_output=True, text=True, timeout=900, cwd=ROOT, check=False,
     )  # fmt: skip
     (out / "output.txt").write_text(proc.stdout + proc.stderr)
-    results: dict[str, tuple[str, str]] = {}
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        outcome, message = "PASSED", ""
-        for child in case:
-            if child.tag in ("failure", "error", "skipped"):
-                outcome = {"failure": "FAILED", "error": "ERROR", "skipped": "SKIPPED"}[child.tag]
-                message = " ".join((child.get("message") or child.text or "").split())
-                break
-        results[case.get("name", "")] = (outcome, message)
-    return results
+    return junit_outcomes(junit)
 
 
 @pytest.fixture(scope="module")
 def matrix_env(zdm_settings: Settings, tmp_path_factory: pytest.TempPathFactory):
-    run_dir = tmp_path_factory.mktemp("fault-matrix") / "env"
-    env = start_or_attach(
-        run_dir,
-        zdm_settings,
-        plan=LocalTarget.plan(zdm_settings),
-        owner_pid=os.getpid(),
-        progress=lambda _: None,
-    )
-    yield env
-    stop_environment(run_dir)
+    with local_environment(zdm_settings, tmp_path_factory.mktemp("fault-matrix") / "env") as env:
+        yield env
 
 
 def test_every_check_fails_against_a_seeded_fault(matrix_env, tmp_path):

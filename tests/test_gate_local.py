@@ -16,18 +16,15 @@ whole ``suites/`` directory to know what is required.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from pytest_zdm.environment import start_or_attach, stop_environment
 from pytest_zdm.settings import Settings
-from pytest_zdm.targets.local import LocalTarget
 
-from .helpers import chromium, gate_page, render_report, serve
+from .helpers import chromium, gate_page, local_environment, render_report, serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("proxy_available")]
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,16 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def gate_env(zdm_settings: Settings, tmp_path_factory: pytest.TempPathFactory):
-    run_dir = tmp_path_factory.mktemp("gate-env") / "env"
-    env = start_or_attach(
-        run_dir,
-        zdm_settings,
-        plan=LocalTarget.plan(zdm_settings),
-        owner_pid=os.getpid(),
-        progress=lambda _: None,
-    )
-    yield env
-    stop_environment(run_dir)
+    with local_environment(zdm_settings, tmp_path_factory.mktemp("gate-env") / "env") as env:
+        yield env
 
 
 def _gate_run(env, project: Path, *args: str) -> tuple[int, dict, str]:
