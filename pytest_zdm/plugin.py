@@ -192,7 +192,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         proxy = (
             f"zdm-proxy binary {settings.zdm_proxy_binary}"
             if settings.zdm_proxy_binary
-            else f"zdm-proxy commit {settings.zdm_proxy_commit} (go install)"
+            else f"zdm-proxy commit {settings.zdm_proxy_commit} (go install"
+            + (", else go build of zdm_proxy_source)" if settings.zdm_proxy_source else ")")
         )
         lines.append(
             f"zdm: {cassandra}, {proxy}, primary {settings.zdm_primary_cluster}, read mode "

@@ -88,6 +88,20 @@ def _parse_existing_dir(name: str, raw: str) -> Path:
     return path
 
 
+def _parse_source(name: str, raw: str) -> Path:
+    path = _parse_path(name, raw)
+    if path.is_dir() or (path.is_file() and path.name.endswith((".tar.gz", ".tgz"))):
+        return path
+    raise SettingError(f"{name}: expected a zdm-proxy checkout directory or a .tar.gz of one, got {raw!r}")
+
+
+def _parse_sha256(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise SettingError(f"{name}: expected a sha256 digest (64 hex digits), got {raw!r}")
+    return value
+
+
 def _parse_paths(name: str, raw: str) -> tuple[str, ...]:
     paths = tuple(p.strip() for p in raw.split(",") if p.strip())
     if not paths:
@@ -345,6 +359,19 @@ OPTIONS: tuple[Option, ...] = (
         "an existing zdm-proxy binary to use instead of building one",
         _parse_existing_file,
         env="PYTEST_ZDM_PROXY_BINARY",
+    ),
+    Option(
+        "zdm_proxy_source",
+        "a zdm-proxy source to build with go build when go install cannot fetch zdm_proxy_commit (some Go "
+        "module proxies refuse the module): a git checkout at that commit or a .tar.gz made by git archive",
+        _parse_source,
+        env="PYTEST_ZDM_PROXY_SOURCE",
+    ),
+    Option(
+        "zdm_proxy_source_sha256",
+        "expected sha256 of the zdm_proxy_source archive, checked before it is unpacked",
+        _parse_sha256,
+        env="PYTEST_ZDM_PROXY_SOURCE_SHA256",
     ),
     Option(
         "zdm_cassandra_heap",
@@ -616,6 +643,8 @@ class Settings:
     zdm_cassandra_classpath: Path | None
     zdm_proxy_commit: str
     zdm_proxy_binary: Path | None
+    zdm_proxy_source: Path | None
+    zdm_proxy_source_sha256: str | None
     zdm_cassandra_heap: str
     zdm_fast_boot: bool
     zdm_startup_timeout: float
@@ -713,6 +742,13 @@ def resolve(
     if values["zdm_cassandra_home"] and values["zdm_cassandra_classpath"]:
         raise SettingError(
             "zdm_cassandra_home, zdm_cassandra_classpath: expected at most one of them, got both"
+        )
+    if values["zdm_proxy_source_sha256"] and not (
+        values["zdm_proxy_source"] and values["zdm_proxy_source"].is_file()
+    ):
+        raise SettingError(
+            "zdm_proxy_source_sha256: expected together with a .tar.gz zdm_proxy_source (a checkout is "
+            "identified by its commit)"
         )
     if values["zdm_docker_build_images"]:
         chosen = [

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup on a fresh machine: a virtualenv with pytest-zdm and its dev tools, then the real
-# artifacts (Cassandra jars with mvn, zdm-proxy with go install) in the cache. Fast when already done.
+# artifacts (Cassandra jars with mvn, zdm-proxy with go install, or built from PYTEST_ZDM_PROXY_SOURCE when
+# the Go module proxy refuses it) in the cache. Fast when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,9 @@ echo "bootstrap: provisioning Cassandra jars"
 echo "bootstrap: provisioning zdm-proxy"
 if ! .venv/bin/zdm-verify provision; then
   echo "bootstrap: WARNING: no zdm-proxy binary could be provisioned (error above). The verification" >&2
-  echo "bootstrap: WARNING: needs one: set PYTEST_ZDM_PROXY_BINARY to a zdm-proxy 2.x binary. Tests that" >&2
-  echo "bootstrap: WARNING: need a real proxy will be reported as SKIPPED with that error." >&2
+  echo "bootstrap: WARNING: needs one: PYTEST_ZDM_PROXY_SOURCE=<zdm-proxy checkout or .tar.gz> (built with" >&2
+  echo "bootstrap: WARNING: go build) or PYTEST_ZDM_PROXY_BINARY=<zdm-proxy 2.x binary>. Tests that need a" >&2
+  echo "bootstrap: WARNING: real proxy are reported as SKIPPED with that error (FAILED when" >&2
+  echo "bootstrap: WARNING: PYTEST_ZDM_REQUIRE_PROXY=true, as in CI)." >&2
+  if [ "${PYTEST_ZDM_REQUIRE_PROXY:-}" = true ]; then exit 1; fi
 fi

@@ -1,8 +1,10 @@
 """Shared helpers for the plugin's own tests.
 
 Integration tests boot real Cassandra nodes and a real zdm-proxy. Where the proxy cannot be provisioned on
-this machine (no binary given and ``go install`` refused), tests that need it are skipped with the exact
-provisioning error as the reason: the skip is reported, never counted as a pass.
+this machine (no binary given, ``go install`` refused and no source named), tests that need it are skipped
+with the exact provisioning error as the reason: the skip is reported, never counted as a pass. CI sets
+``PYTEST_ZDM_REQUIRE_PROXY=true``: there such a test fails instead, so CI cannot go green without proving
+the checks against a real proxy.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ def proxy_available(zdm_settings: Settings) -> None:
         except ProvisionError as exc:
             _PROXY_PROBLEM.append(str(exc))
     if _PROXY_PROBLEM[0]:
+        if os.environ.get("PYTEST_ZDM_REQUIRE_PROXY", "").lower() == "true":
+            pytest.fail(
+                f"PYTEST_ZDM_REQUIRE_PROXY=true but no zdm-proxy could be provisioned: {_PROXY_PROBLEM[0]}"
+            )
         pytest.skip(f"needs a real zdm-proxy, which could not be provisioned here: {_PROXY_PROBLEM[0]}")
 
 

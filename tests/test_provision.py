@@ -68,18 +68,28 @@ def test_missing_tools_are_one_line_errors(tmp_path: Path):
     assert "Traceback" not in result.stderr
 
 
-def test_missing_go_is_a_one_line_error(zdm_settings: Settings, tmp_path: Path):
-    provision_cassandra(zdm_settings, progress=lambda _: None)
+def test_missing_go_is_one_line_naming_every_way_to_get_the_proxy(zdm_settings: Settings, tmp_path: Path):
+    jars = provision_cassandra(zdm_settings, progress=lambda _: None).jars[0].parent
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "java").symlink_to(subprocess.check_output(["sh", "-c", "command -v java"], text=True).strip())
-    cache = str(zdm_settings.zdm_cache_dir)
-    env = {"PATH": str(bin_dir), "PYTEST_ZDM_CACHE_DIR": cache, "PYTEST_ZDM_PROXY_BINARY": ""}
+    cache = tmp_path / "cache"
+    env = {
+        "PATH": str(bin_dir),
+        "PYTEST_ZDM_CACHE_DIR": str(cache),
+        "PYTEST_ZDM_CASSANDRA_CLASSPATH": str(jars),
+        "PYTEST_ZDM_PROXY_BINARY": "",
+        "PYTEST_ZDM_PROXY_SOURCE": "",
+        "PYTEST_ZDM_PROXY_SOURCE_SHA256": "",
+    }
     result = _cli("provision", env=env)
-    assert result.returncode == 1
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    commit = zdm_settings.zdm_proxy_commit
     assert result.stderr.strip().splitlines()[-1] == (
-        "zdm-verify: error: go not found on PATH: the local target builds zdm-proxy with go install "
-        "(or set zdm_proxy_binary)"
+        f"zdm-verify: error: zdm-proxy {commit}: no way to obtain it worked: zdm_proxy_binary: not set (a "
+        f"zdm-proxy 2.x binary); cache: no zdm-proxy {commit} in {cache / 'zdm-proxy' / commit}; go install: "
+        "go not found on PATH: zdm-proxy is built with go install (or set zdm_proxy_binary); "
+        "zdm_proxy_source: not set (a zdm-proxy checkout directory or .tar.gz of one, built with go build)"
     )
 
 
