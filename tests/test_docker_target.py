@@ -25,10 +25,13 @@ import pytest
 from cassandra import OperationTimedOut
 from testcontainers.core.container import DockerContainer
 
-from pytest_zdm import leftovers
 from pytest_zdm.cql import connect, login_error, wait_for_login
-from pytest_zdm.dockerized import engine
-from pytest_zdm.dockerized.containers import (
+from pytest_zdm.lab.cassandra import SUPERUSER
+from pytest_zdm.model import CqlEndpoint, Credentials
+from pytest_zdm.runtime import leftovers
+from pytest_zdm.runtime.ports import free_ports
+from pytest_zdm.settings import Settings
+from pytest_zdm.targets.docker.containers import (
     RUN_DIR_LABEL,
     SUPERVISOR_LABEL,
     CassandraContainer,
@@ -37,11 +40,8 @@ from pytest_zdm.dockerized.containers import (
     owner_labels,
     remove_orphans,
 )
-from pytest_zdm.dockerized.images import build_cassandra_image, debian_mirror, start_script
-from pytest_zdm.local.ports import free_ports
-from pytest_zdm.settings import Settings
-from pytest_zdm.targets.base import CqlEndpoint, Credentials
-from pytest_zdm.targets.local import SUPERUSER
+from tooling import docker_engine as engine
+from tooling.docker_images import build_cassandra_image, debian_mirror, start_script
 
 from .helpers import wait_no_leftovers
 

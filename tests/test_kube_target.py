@@ -17,13 +17,13 @@ import psutil
 import pytest
 
 from pytest_zdm.errors import ControlError, SettingError, StartupError
-from pytest_zdm.kube.api import KubeApi, resolve_context
-from pytest_zdm.local.ports import free_ports
-from pytest_zdm.plugin import destructive_refusal
+from pytest_zdm.model import Control
+from pytest_zdm.plugin.markers import destructive_refusal
+from pytest_zdm.runtime.ports import free_ports
 from pytest_zdm.settings import resolve
 from pytest_zdm.targets import target_class
-from pytest_zdm.targets.base import Control
 from pytest_zdm.targets.kube import KindTarget, KubeTarget
+from pytest_zdm.targets.kube.api import KubeApi, resolve_context
 from tests.kube_fake import FakeApiServer, as_api_object, deployment_world, running_pod, write_kubeconfig
 
 PARSED = (

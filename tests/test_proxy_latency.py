@@ -15,8 +15,8 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from pytest_zdm.metrics import parse, scrape
-from pytest_zdm.proxy_latency import histogram_latency, proxy_latencies, quantile, slower_cluster
+from pytest_zdm.proxy.latency import histogram_latency, proxy_latencies, quantile, slower_cluster
+from pytest_zdm.proxy.metrics import parse, scrape
 from pytest_zdm.workload import run_workload
 
 # zdm-proxy's default ZDM_METRICS_*_LATENCY_BUCKETS_MS, in seconds

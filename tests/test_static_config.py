@@ -21,12 +21,12 @@ from cassandra.auth import PlainTextAuthProvider
 
 from pytest_zdm.cql import cluster_parameters
 from pytest_zdm.errors import SettingError, StartupError
-from pytest_zdm.local.ports import free_ports
-from pytest_zdm.static.bundle import check_bundle
-from pytest_zdm.static.config import load
-from pytest_zdm.static.proxy_status import ProxyStatusWatch
-from pytest_zdm.targets.base import CqlEndpoint, Credentials, EnvironmentInfo
+from pytest_zdm.model import CqlEndpoint, Credentials, EnvironmentInfo
+from pytest_zdm.runtime.ports import free_ports
 from pytest_zdm.targets.static import StaticTarget
+from pytest_zdm.targets.static.bundle import check_bundle
+from pytest_zdm.targets.static.config import load
+from pytest_zdm.targets.static.proxy_status import ProxyStatusWatch
 
 from .static_files import make_bundle, tls_files, toml_for
 
