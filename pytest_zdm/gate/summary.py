@@ -19,6 +19,30 @@ class VerificationSummary:
 
     def __init__(self) -> None:
         self.outcomes: dict[str, list[tuple[str, str, str]]] = {}
+        self.collected: set[str] = set()
+        self.stopped = ""
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The checks this run selected (no xdist: the controller collects them itself)."""
+        self.collected.update(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """The checks a worker selected."""
+        self.collected.update(ids)
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        """Ctrl-C: the checks not yet run were not verified."""
+        del excinfo
+        self.stopped = "interrupted (Ctrl-C)"
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Why the run ended before running every check, if it did."""
+        reason = session.shouldfail or session.shouldstop
+        if reason and not self.stopped:
+            self.stopped = str(reason)
+        elif exitstatus == pytest.ExitCode.INTERRUPTED and not self.stopped:
+            self.stopped = "interrupted"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Record the outcome of each phase that matters (setup/teardown only when they did not pass)."""
@@ -54,7 +78,7 @@ class VerificationSummary:
     def write(self, terminalreporter: Any) -> None:
         """The ``zdm verification`` section."""
         verdicts = self.verdicts()
-        if not verdicts:
+        if not verdicts and not self.stopped:
             return
         counts = {k: sum(1 for v in verdicts.values() if v[0] == k) for k in (PASSED, FAILED, ERROR, SKIPPED)}
         counts[SKIPPED] += sum(1 for v in verdicts.values() if v[0] == XFAILED)
@@ -62,14 +86,19 @@ class VerificationSummary:
         for nodeid, (verdict, reason) in verdicts.items():
             if verdict != PASSED:
                 terminalreporter.write_line(f"{verdict} {nodeid}: {reason}"[:400])
+        not_run = len(self.collected - verdicts.keys())
+        total = len(self.collected | verdicts.keys())
+        if self.stopped:
+            terminalreporter.write_line(f"the run stopped early: {self.stopped}"[:400], red=True)
         terminalreporter.write_line(
             f"checks: {counts[PASSED]} passed, {counts[FAILED] + counts[ERROR]} failed, "
-            f"{counts[SKIPPED]} skipped (a skipped check is not a pass)"
+            f"{counts[SKIPPED]} skipped, {not_run} not run (a check that did not run or was skipped is not "
+            "a pass)"
         )
-        not_passed = len(verdicts) - counts[PASSED]
-        if not_passed:
+        not_passed = total - counts[PASSED]
+        if not_passed or self.stopped:
             terminalreporter.write_line(
-                f"not verified: {not_passed} of {len(verdicts)} checks did not pass", red=True, bold=True
+                f"not verified: {not_passed} of {total} checks did not pass", red=True, bold=True
             )
         else:
-            terminalreporter.write_line(f"all {len(verdicts)} checks ran and passed", green=True, bold=True)
+            terminalreporter.write_line(f"all {total} checks ran and passed", green=True, bold=True)

@@ -50,9 +50,10 @@ def zdm_env(request: pytest.FixtureRequest) -> ZdmEnv:
     try:
         return environment(request.config)
     except ZdmError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        request.session.shouldfail = f"the zdm environment did not start: {first}"
-        pytest.fail(f"zdm environment unavailable: {first}", pytrace=False)
+        failure = exc
+    first = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+    request.session.shouldfail = "the zdm environment did not start (see the zdm environment section)"
+    pytest.fail(f"zdm environment unavailable: {first}", pytrace=False)
 
 
 def _session(config: pytest.Config, env: ZdmEnv, cluster: str) -> Iterator[Any]:

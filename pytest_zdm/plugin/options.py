@@ -6,12 +6,14 @@ ini > default) is :func:`pytest_zdm.settings.resolve`'s.
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from pytest_zdm.errors import SettingError
 from pytest_zdm.settings import OPTIONS, Settings, resolve
 
 
@@ -19,7 +21,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """Each setting as an ini option and a command-line option of the same name, one help text."""
     group = parser.getgroup("zdm", "pytest-zdm: verify a Cassandra migration through zdm-proxy")
     for opt in OPTIONS:
-        if not opt.on_command_line:  # secrets: environment variable or file only
+        if not opt.on_command_line:  # secrets: registered only to refuse them with the reason
+            group.addoption(opt.cli, dest=opt.name, default=None, help=argparse.SUPPRESS)
+            parser.addini(opt.name, help=f"(refused: {opt.help})", default=None)
             continue
         help_text = opt.help + (f" (env {opt.env})" if opt.env else "")
         if opt.is_flag:
@@ -45,6 +49,12 @@ def _ini(config: pytest.Config, name: str) -> str | None:
 
 def settings_from(config: pytest.Config) -> Settings:
     """The run's settings; while gating, the proxy's phase defaults to the one before the gated phase."""
+    for opt in OPTIONS:
+        if not opt.on_command_line and (config.getoption(opt.name) is not None or _ini(config, opt.name)):
+            raise SettingError(
+                f"{opt.name}: a secret is never a command-line or ini value (it would show in ps, CI logs "
+                f"or a committed file); expected the environment variable {opt.env} or {opt.name}_file"
+            )
     on_cli = [opt for opt in OPTIONS if opt.on_command_line]
     cli = {opt.name: config.getoption(opt.name) for opt in on_cli}
     ini = {opt.name: _ini(config, opt.name) for opt in on_cli}

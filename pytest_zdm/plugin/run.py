@@ -21,10 +21,10 @@ import pytest
 from pytest_zdm import redact
 from pytest_zdm.environment import ZdmEnv, attach_running, start_or_attach, stop_environment
 from pytest_zdm.errors import ZdmError
-from pytest_zdm.gate.signoff import SignOff, WorkerNotes
 from pytest_zdm.gate.summary import VerificationSummary
 from pytest_zdm.plugin import disruption, stability
 from pytest_zdm.plugin.options import settings_from
+from pytest_zdm.report.signoff import SignOff, WorkerNotes
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets import target_class
 

@@ -167,7 +167,7 @@ def _read_secret(name: str, path: Path) -> str:
 
 
 def readme_table() -> str:
-    """The README's settings table, generated from ``OPTIONS`` so the two cannot drift apart."""
+    """The settings reference (docs/settings.md), generated from ``OPTIONS`` so the two cannot drift apart."""
     rows = ["| ini | command line | environment | default | what it sets |", "|---|---|---|---|---|"]
     for opt in OPTIONS:
         default = opt.default(Path("<rootdir>")) if opt.default else ""
@@ -176,5 +176,6 @@ def readme_table() -> str:
         shown = str(default).lower() if isinstance(default, bool) else str(default)
         if isinstance(default, tuple):
             shown = ",".join(default)
-        rows.append(f"| `{opt.name}` | `{opt.cli}` | {opt.env or ''} | {shown} | {opt.help} |")
+        cli = f"`{opt.cli}`" if opt.on_command_line else "never (secret)"
+        rows.append(f"| `{opt.name}` | {cli} | {opt.env or ''} | {shown} | {opt.help} |")
     return "\n".join(rows)
