@@ -68,7 +68,7 @@ def test_report_header_shows_target_endpoints_and_versions(pytester, monkeypatch
             "zdm: target local, run dir *",
             "zdm: endpoints (planned) origin 127.0.0.1:*, target 127.0.0.1:*, proxy 127.0.0.1:*, "
             "proxy health/metrics http://127.0.0.1:*",
-            "zdm: Cassandra 5.0.6 (Maven jars), zdm-proxy commit 02d423db4da1 (go install), primary ORIGIN, "
+            "zdm: Cassandra 5.0.6 (Maven jars), zdm-proxy commit 02d423db4da1 (go install*), primary ORIGIN, "
             "read mode PRIMARY_ONLY, CQL protocol v4",
         ]
     )

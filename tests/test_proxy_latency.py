@@ -15,7 +15,13 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from pytest_zdm.proxy.latency import histogram_latency, proxy_latencies, quantile, slower_cluster
+from pytest_zdm.proxy.latency import (
+    BucketLatency,
+    histogram_latency,
+    proxy_latencies,
+    quantile,
+    slower_cluster,
+)
 from pytest_zdm.proxy.metrics import parse, scrape
 from pytest_zdm.workload import run_workload
 
@@ -120,9 +126,17 @@ def test_slower_cluster_is_named_only_when_clearly_slower():
 def test_a_hung_target_shows_in_the_targets_latency_only(zdm_env, zdm_keyspace, proxy_session):
     """Real proxy: a healthy run, then a run with the target frozen 1.5 s; only target's p99 moves."""
     options = {"count": 400, "rate": 200, "concurrency": 32, "read_ratio": 0.0, "seed": 5}
-    before = scrape(zdm_env.info.proxy_http)
-    run_workload(proxy_session, zdm_keyspace, table="healthy", **options)
-    healthy = proxy_latencies(scrape(zdm_env.info.proxy_http).delta(before))
+
+    def healthy_run(table: str) -> dict[str, BucketLatency]:
+        before = scrape(zdm_env.info.proxy_http)
+        run_workload(proxy_session, zdm_keyspace, table=table, **options)
+        return proxy_latencies(scrape(zdm_env.info.proxy_http).delta(before))
+
+    # A busy machine can stall one cluster's JVM for a moment: a healthy run that shows a slower cluster
+    # is measured once more (as the performance suite repeats a measurement over budget) before judging.
+    healthy = healthy_run("healthy")
+    if slower_cluster(healthy) is not None:
+        healthy = healthy_run("healthy_again")
 
     def hang() -> None:
         time.sleep(0.5)
