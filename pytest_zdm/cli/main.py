@@ -55,7 +55,13 @@ UP_SETTINGS = tuple(
 )
 
 
-_HELP = argparse.ArgumentDefaultsHelpFormatter
+class _HELP(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults shown once: a setting's help already says its default (resolved, not argparse's None)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.help and "(default:" in action.help:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _say(message: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,9 +40,10 @@ def _ini(config: pytest.Config, name: str) -> str | None:
     """An ini value as text (booleans as ``true``/``false``); a bad boolean is the setting's own error."""
     try:
         value = config.getini(name)
-    except ValueError:  # pytest's boolean parser refused it: let the setting's parser say what it expects
-        raw = config.inicfg.get(name)
-        return str(getattr(raw, "value", raw))
+    except (ValueError, pytest.UsageError) as exc:  # pytest's boolean parser refused the value
+        found = re.search(r"invalid truth value ('.*')", str(exc))
+        got = found.group(1) if found else "another value"
+        raise SettingError(f"{name}: expected true or false, got {got}") from None
     if isinstance(value, bool):
         return str(value).lower()
     return value if value is None else str(value)
