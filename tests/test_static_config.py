@@ -184,7 +184,7 @@ def test_a_missing_file_and_a_missing_secret_are_one_line_too(tmp_path, monkeypa
 
 
 def test_the_example_file_is_valid(tmp_path, tls, monkeypatch):
-    """examples/zdm.toml (shown in the README) loads once its bundle and secrets exist."""
+    """examples/zdm.toml (shown in docs/targets.md) loads once its bundle and secrets exist."""
     shutil.copy(ROOT / "examples" / "zdm.toml", tmp_path / "zdm.toml")
     make_bundle(tmp_path / "secure-connect-orders.zip", tls, config={"host": "db.example", "port": 29080})
     monkeypatch.setenv("ZDM_ORIGIN_PASSWORD", "p")
@@ -197,9 +197,9 @@ def test_the_example_file_is_valid(tmp_path, tls, monkeypatch):
     ]
     assert config.credentials()["target"] == Credentials("token", TOKEN)
     assert config.credentials()["proxy"] == Credentials("token", TOKEN)
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "targets.md").read_text()
     assert (ROOT / "examples" / "zdm.toml").read_text() in readme, (
-        "README's zdm.toml differs from the example"
+        "docs/targets.md's zdm.toml differs from the example"
     )
 
 
