@@ -305,7 +305,6 @@ def test_an_image_that_cannot_be_had_names_its_setting(pytester, docker_client):
     proc = _pytest(
         pytester.path,
         "--zdm-target=docker",
-        "--zdm-docker-build-images=false",
         "--zdm-docker-proxy-image=pytest-zdm/no-such-proxy:0",
         "--zdm-docker-cassandra-image=pytest-zdm/no-such-cassandra:0",
         timeout=180,

@@ -162,6 +162,7 @@ def test_a_check_narrowed_to_a_proxy_phase_is_required_only_there(pytester, suit
 
 
 def test_nothing_required_for_the_phase_is_incomplete(pytester):
+    pytester.makeini("[pytest]\nzdm_builtin_suites = false\n")
     pytester.makepyfile(test_x="def test_x(): pass")
     result, gate = _gate(pytester, "--zdm-gate=1")
     assert result.ret != 0

@@ -55,7 +55,7 @@ def wait_exists(sessions: dict[str, Any], name: str, timeout: float = 30.0) -> N
         everywhere,
         timeout=timeout,
         what=f"keyspace {name} created through the proxy on every cluster",
-        last=lambda: "missing on " + ", ".join(missing),
+        last=lambda: "missing on: " + ", ".join(missing),
     )
 
 
