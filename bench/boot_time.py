@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from pytest_zdm.leftovers import RUN_MARKER
+from pytest_zdm.runtime.leftovers import RUN_MARKER
 
 HERE = Path(__file__).resolve().parent
 

@@ -24,8 +24,8 @@ from cassandra.query import BatchStatement, BatchType, tuple_factory
 
 from pytest_zdm.consistency import compare
 from pytest_zdm.consistency.ranges import split_ring
-from pytest_zdm.local.clusters import two_clusters
 from pytest_zdm.settings import resolve
+from pytest_zdm.targets.local.clusters import two_clusters
 
 KS = "zdm_verify_bench"
 

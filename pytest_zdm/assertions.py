@@ -10,16 +10,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    retry_if_result,
-    stop_after_delay,
-    wait_fixed,
-)
-
-from pytest_zdm import cqlfiles, keyspaces
+from pytest_zdm.cql import files as cqlfiles
+from pytest_zdm.cql import keyspaces
+from pytest_zdm.runtime import wait as waiting
 
 
 @dataclass
@@ -98,18 +91,10 @@ def _key(params: Sequence[Any]) -> str:
 
 
 def wait_until(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll ``check`` until it returns something truthy; the last error is kept for the failure message."""
-    retrying = Retrying(
-        stop=stop_after_delay(timeout),
-        wait=wait_fixed(interval),
-        retry=retry_if_exception_type(Exception) | retry_if_result(lambda result: not result),
+    """Poll ``check`` until it returns something truthy; a timeout fails the check, quoting the last error."""
+    return waiting.wait_until(
+        check, timeout=timeout, what=what, interval=interval, retry_on=(Exception,), error=AssertionError
     )
-    try:
-        return retrying(check)
-    except RetryError as exc:
-        last = exc.last_attempt.exception() if exc.last_attempt.failed else None
-        suffix = f" (last error: {type(last).__name__}: {last})" if last else ""
-        raise AssertionError(f"{what} not reached within {timeout:.0f}s{suffix}") from None
 
 
 def apply_schema(proxy: Any, clusters: Clusters, schema: str, keyspace: str, tables: Iterable[str]) -> None:

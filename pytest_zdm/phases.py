@@ -45,8 +45,9 @@ _ALIASES: dict[str, int] = {
 def parse_phase(name: str, raw: str) -> int:
     """A phase number from ``4``, ``phase-4``, ``route-reads`` or an alias; a one-line error otherwise."""
     value = raw.strip().lower().replace("_", "-").replace(" ", "-")
-    value = value.removeprefix("phase-") if value.removeprefix("phase-").isdigit() else value
-    if value.isdigit() and int(value) in PHASES:
+    stripped = value.removeprefix("phase-")
+    value = stripped if stripped.isascii() and stripped.isdigit() else value
+    if value.isascii() and value.isdigit() and int(value) in PHASES:
         return int(value)
     if value in _ALIASES:
         return _ALIASES[value]

@@ -16,7 +16,7 @@ import re
 import pytest
 
 from pytest_zdm import lint
-from pytest_zdm.health import readiness
+from pytest_zdm.proxy.health import readiness
 
 pytestmark = pytest.mark.zdm_required_for(1, 2, 3, 4, 5)
 

@@ -18,7 +18,7 @@ from cassandra.query import BatchStatement, BatchType, SimpleStatement
 
 from pytest_zdm import lint
 from pytest_zdm.assertions import Clusters, apply_schema
-from pytest_zdm.metrics import scrape
+from pytest_zdm.proxy.metrics import scrape
 
 pytestmark = [pytest.mark.zdm_required_for(1, 2, 3, 4, 5), pytest.mark.zdm_stable_proxy]
 TS = 1_750_000_000_000_000  # a fixed client timestamp (microseconds) so WRITETIME is known exactly

@@ -18,7 +18,7 @@ from cassandra.util import uuid_from_time
 
 from pytest_zdm.assertions import Clusters, apply_schema
 from pytest_zdm.consistency import compare
-from pytest_zdm.metrics import MetricsSnapshot, scrape
+from pytest_zdm.proxy.metrics import MetricsSnapshot, scrape
 
 pytestmark = [pytest.mark.zdm_required_for(2, 3, 4, 5), pytest.mark.zdm_stable_proxy]
 CUSTOMERS = 50

@@ -19,8 +19,8 @@ from cassandra.policies import ConstantReconnectionPolicy
 
 from pytest_zdm import lint
 from pytest_zdm.assertions import Clusters, apply_schema, wait_until
-from pytest_zdm.health import readiness
-from pytest_zdm.metrics import scrape
+from pytest_zdm.proxy.health import readiness
+from pytest_zdm.proxy.metrics import scrape
 
 pytestmark = [pytest.mark.zdm_destructive, pytest.mark.zdm_required_for(4, 5)]
 RECOVERY_TIMEOUT = 120.0

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pytest_zdm.metrics import MetricsSnapshot, scrape
-from pytest_zdm.proxy_latency import BucketLatency, proxy_latencies, slower_cluster
+from pytest_zdm.proxy.latency import BucketLatency, proxy_latencies, slower_cluster
+from pytest_zdm.proxy.metrics import MetricsSnapshot, scrape
 from pytest_zdm.workload import WorkloadResult, check_ledger, run_workload
 from pytest_zdm.workload.ledger import ACKNOWLEDGED
 from pytest_zdm.workload.plot import latency_by_percentile_png

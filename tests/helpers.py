@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pytest_zdm import leftovers
 from pytest_zdm.environment import ZdmEnv, start_or_attach, stop_environment
+from pytest_zdm.runtime import leftovers
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets.local import LocalTarget
 
@@ -59,7 +59,7 @@ def supervisors_of(run_dir: Path) -> list[psutil.Process]:
     return [
         p
         for p in leftovers.marked_processes(str(run_dir))
-        if "pytest_zdm.supervisor" in " ".join(p.cmdline())
+        if "pytest_zdm.environment.supervisor" in " ".join(p.cmdline())
     ]
 
 

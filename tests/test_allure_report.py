@@ -45,7 +45,7 @@ def test_proxy_routing_matches_the_phase():
 """,
     "test_dual_write.py": f"""
 import pytest
-from pytest_zdm import allure_results
+from pytest_zdm.report import allure as allure_results
 pytestmark = [pytest.mark.zdm_required_for(1, 2, 3, 4, 5)]
 
 def test_insert_simple_statement():
@@ -82,7 +82,7 @@ def allure_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subproce
     for name, text in SUITES.items():
         (project / "suites" / name).write_text(text)
     (project / "conftest.py").write_text(CONFTEST)
-    (project / "pytest.ini").write_text("[pytest]\n")
+    (project / "pytest.ini").write_text("[pytest]\nzdm_builtin_suites = false\n")
     results = project / "reports" / "allure-results"
     results.mkdir(parents=True)
     (results / "stale-result.json").write_text("{}")  # --clean-alluredir must remove it

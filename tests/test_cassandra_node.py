@@ -19,11 +19,11 @@ import psutil
 import pytest
 
 from pytest_zdm.cql import connect, login_error, wait_for_login
-from pytest_zdm.local.cassandra_node import CassandraNode, NodeConfig
-from pytest_zdm.local.ports import free_ports
+from pytest_zdm.lab.cassandra import SUPERUSER, NodeConfig
+from pytest_zdm.model import CqlEndpoint, Credentials
 from pytest_zdm.provision import provision_cassandra
-from pytest_zdm.targets.base import CqlEndpoint, Credentials
-from pytest_zdm.targets.local import SUPERUSER
+from pytest_zdm.runtime.ports import free_ports
+from pytest_zdm.targets.local.node import CassandraNode
 
 pytestmark = pytest.mark.integration
 
@@ -68,8 +68,9 @@ def test_node_dies_with_the_process_that_started_it(zdm_settings, tmp_path):
         f"""
         import time
         from pathlib import Path
-        from pytest_zdm.local.cassandra_node import CassandraNode, NodeConfig
-        from pytest_zdm.local.ports import free_ports
+        from pytest_zdm.lab.cassandra import NodeConfig
+        from pytest_zdm.runtime.ports import free_ports
+        from pytest_zdm.targets.local.node import CassandraNode
         from pytest_zdm.provision import provision_cassandra
         from pytest_zdm.settings import Settings
         import json

@@ -10,7 +10,7 @@ import pytest
 from pytest_zdm.consistency import compare
 from pytest_zdm.consistency.engine import RateLimiter
 from pytest_zdm.errors import ZdmError
-from pytest_zdm.local.clusters import two_clusters
+from pytest_zdm.targets.local.clusters import two_clusters
 
 pytestmark = pytest.mark.integration
 KS = "zdm_verify_consistency"

@@ -1,8 +1,9 @@
 """The ``docker`` target for real: Cassandra containers (always), the proxy and the suites (where it exists).
 
-Needs a Docker engine (``DOCKER_HOST``): CI starts its own (``zdm-verify docker-engine start``, loopback
-rule, host networking) and builds the images from the local target's artifacts
-(``PYTEST_ZDM_DOCKER_BUILD_IMAGES=true``); elsewhere the settings say which images and network to use.
+Needs a Docker engine (``DOCKER_HOST``): CI starts its own (``python -m tooling docker-engine start``,
+loopback rule, host networking), builds the images from the local target's artifacts
+(``python -m tooling docker-images``) and names them in the image settings; elsewhere the settings say
+which images and network to use.
 Without an engine these tests are skipped with the reason, except where ``PYTEST_ZDM_REQUIRE_DOCKER=true``
 (CI): there a missing engine fails them. Tests that need a proxy are skipped like the local target's
 (``proxy_available``) where no zdm-proxy can be provisioned; the Cassandra containers still run for real.
@@ -25,10 +26,13 @@ import pytest
 from cassandra import OperationTimedOut
 from testcontainers.core.container import DockerContainer
 
-from pytest_zdm import leftovers
 from pytest_zdm.cql import connect, login_error, wait_for_login
-from pytest_zdm.dockerized import engine
-from pytest_zdm.dockerized.containers import (
+from pytest_zdm.lab.cassandra import SUPERUSER
+from pytest_zdm.model import CqlEndpoint, Credentials
+from pytest_zdm.runtime import leftovers
+from pytest_zdm.runtime.ports import free_ports
+from pytest_zdm.settings import Settings
+from pytest_zdm.targets.docker.containers import (
     RUN_DIR_LABEL,
     SUPERVISOR_LABEL,
     CassandraContainer,
@@ -37,11 +41,8 @@ from pytest_zdm.dockerized.containers import (
     owner_labels,
     remove_orphans,
 )
-from pytest_zdm.dockerized.images import build_cassandra_image, debian_mirror, start_script
-from pytest_zdm.local.ports import free_ports
-from pytest_zdm.settings import Settings
-from pytest_zdm.targets.base import CqlEndpoint, Credentials
-from pytest_zdm.targets.local import SUPERUSER
+from tooling import docker_engine as engine
+from tooling.docker_images import debian_mirror, start_script
 
 from .helpers import wait_no_leftovers
 
@@ -55,7 +56,7 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 def docker_client() -> Iterator[docker.DockerClient]:
     error = engine.ping_error()
     if error is not None:
-        start = "export DOCKER_HOST=$(zdm-verify docker-engine start)"
+        start = "export DOCKER_HOST=$(python -m tooling docker-engine start)"
         reason = f"no Docker engine answers ({error}); start one: {start}"
         if os.environ.get("PYTEST_ZDM_REQUIRE_DOCKER", "").lower() == "true":
             pytest.fail(reason, pytrace=False)
@@ -67,9 +68,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
 
 @pytest.fixture(scope="module")
 def cassandra_image(docker_client: docker.DockerClient, zdm_settings: Settings) -> str:
-    """The image the docker target would run: built here, or the configured one (pulled if missing)."""
-    if zdm_settings.zdm_docker_build_images:
-        return build_cassandra_image(docker_client, zdm_settings, progress=print)
+    """The image the docker target runs (zdm_docker_cassandra_image; pulled if missing)."""
     image = zdm_settings.zdm_docker_cassandra_image
     try:
         docker_client.images.get(image)
@@ -306,7 +305,6 @@ def test_an_image_that_cannot_be_had_names_its_setting(pytester, docker_client):
     proc = _pytest(
         pytester.path,
         "--zdm-target=docker",
-        "--zdm-docker-build-images=false",
         "--zdm-docker-proxy-image=pytest-zdm/no-such-proxy:0",
         "--zdm-docker-cassandra-image=pytest-zdm/no-such-cassandra:0",
         timeout=180,

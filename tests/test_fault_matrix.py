@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from pytest_zdm.environment import ZdmEnv
-from pytest_zdm.health import readiness
+from pytest_zdm.proxy.health import readiness
 from pytest_zdm.settings import Settings
 
 from .helpers import junit_outcomes, local_environment

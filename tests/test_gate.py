@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_zdm.errors import SettingError
-from pytest_zdm.gate import RequiredCheck, decide
+from pytest_zdm.gate.verdict import RequiredCheck, decide
 from pytest_zdm.phases import parse_phase
 
 CONNECTION = """
@@ -62,6 +62,8 @@ def test_helper_not_required():
 @pytest.fixture
 def suites(pytester: pytest.Pytester) -> Path:
     """A ``suites`` directory shaped like the real one (the gate's default requirement source)."""
+    # These stand-ins are the gate's whole requirement here: not the built-in suites.
+    pytester.makeini("[pytest]\nzdm_builtin_suites = false\nzdm_gate_suites = suites\n")
     root = pytester.mkdir("suites")
     (root / "test_connection.py").write_text(CONNECTION)
     (root / "test_dual_write.py").write_text(DUAL_WRITE)
@@ -160,6 +162,7 @@ def test_a_check_narrowed_to_a_proxy_phase_is_required_only_there(pytester, suit
 
 
 def test_nothing_required_for_the_phase_is_incomplete(pytester):
+    pytester.makeini("[pytest]\nzdm_builtin_suites = false\n")
     pytester.makepyfile(test_x="def test_x(): pass")
     result, gate = _gate(pytester, "--zdm-gate=1")
     assert result.ret != 0

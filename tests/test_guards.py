@@ -11,9 +11,11 @@ import time
 import psutil
 import pytest
 
-from pytest_zdm import cqlfiles, keyspaces, leftovers
+from pytest_zdm.cql import files as cqlfiles
+from pytest_zdm.cql import keyspaces
 from pytest_zdm.errors import ZdmError
-from pytest_zdm.local.process import LogWatcher
+from pytest_zdm.runtime import leftovers
+from pytest_zdm.runtime.logs import LogWatcher
 
 
 @pytest.mark.parametrize(
@@ -104,7 +106,7 @@ def test_log_watcher_finds_lines_after_a_mark(tmp_path):
     with log.open("a") as fh:
         fh.write("INFO Startup complete (again)\n")
     assert watcher.wait_for(r"Startup complete \(again\)", timeout=1, since=mark)
-    with pytest.raises(TimeoutError, match="not seen in"):
+    with pytest.raises(TimeoutError, match="not reached within"):
         watcher.wait_for("never", timeout=0.3)
     assert watcher.tail(1) == "INFO Startup complete (again)"
 

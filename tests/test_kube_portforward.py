@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from pytest_zdm.errors import StartupError
-from pytest_zdm.kube.portforward import FORWARDING, ForwardKeeper, PortForward
+from pytest_zdm.targets.kube.portforward import FORWARDING, ForwardKeeper, PortForward
 from tests.kube_fake import FakeApiServer, deployment_world, write_kubeconfig
 
 KUBECTL = shutil.which("kubectl")

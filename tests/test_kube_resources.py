@@ -13,10 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pytest_zdm import lint, stability
+from pytest_zdm import lint
 from pytest_zdm.errors import SettingError
-from pytest_zdm.kube import resources
-from pytest_zdm.targets.base import Control
+from pytest_zdm.model import Control
+from pytest_zdm.plugin import stability
+from pytest_zdm.targets.kube import resources
 from tests.kube_fake import as_api_object, deserialize, manifest_documents, running_pod
 
 PROXY = next(

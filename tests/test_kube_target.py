@@ -17,13 +17,13 @@ import psutil
 import pytest
 
 from pytest_zdm.errors import ControlError, SettingError, StartupError
-from pytest_zdm.kube.api import KubeApi, resolve_context
-from pytest_zdm.local.ports import free_ports
-from pytest_zdm.plugin import destructive_refusal
+from pytest_zdm.model import Control
+from pytest_zdm.plugin.markers import destructive_refusal
+from pytest_zdm.runtime.ports import free_ports
 from pytest_zdm.settings import resolve
 from pytest_zdm.targets import target_class
-from pytest_zdm.targets.base import Control
 from pytest_zdm.targets.kube import KindTarget, KubeTarget
+from pytest_zdm.targets.kube.api import KubeApi, resolve_context
 from tests.kube_fake import FakeApiServer, as_api_object, deployment_world, running_pod, write_kubeconfig
 
 PARSED = (
@@ -279,7 +279,7 @@ def test_the_shipped_manifests_fit_the_targets_defaults(tmp_path):
     assert running_pod(proxy)["metadata"]["labels"] == {key: value}
 
 
-def test_through_pytest_a_missing_kind_cluster_is_a_one_line_error_of_the_check(pytester, tmp_path):
+def test_through_pytest_a_missing_kind_cluster_is_one_line_before_anything_runs(pytester, tmp_path):
     config = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9", context="kind-other")
     pytester.makepyfile("def test_uses_the_environment(zdm_env): pass")
     began = time.monotonic()
@@ -287,12 +287,12 @@ def test_through_pytest_a_missing_kind_cluster_is_a_one_line_error_of_the_check(
         "--zdm-target=kind", f"--zdm-kubeconfig={config}", "--zdm-kind-cluster=zdm", "-p", "no:cacheprovider"
     )
     assert time.monotonic() - began < 60
-    result.stdout.fnmatch_lines(
-        [
-            "zdm: kind context kind-zdm, namespace default: Services cassandra-origin:9042 (origin)*",
-            "*zdm_kind_cluster: no context 'kind-zdm' in the kubeconfig * (its contexts: kind-other); "
-            "create the cluster with: kind create cluster --name zdm",
-        ]
+    expected = (
+        "zdm_kind_cluster: no context 'kind-zdm' in the kubeconfig * (its contexts: kind-other); "
+        "create the cluster with: kind create cluster --name zdm"
     )
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    assert "Traceback" not in result.stdout.str()
+    result.stderr.fnmatch_lines([f"ERROR: {expected}"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.str().count("no context 'kind-zdm'") == 1, "printed once"
+    assert "collected" not in result.stdout.str(), "nothing ran"
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_zdm import leftovers
 from pytest_zdm.assertions import wait_until
 from pytest_zdm.environment import ZdmEnv, attach
-from pytest_zdm.health import readiness
+from pytest_zdm.proxy.health import readiness
+from pytest_zdm.runtime import leftovers
 
 from .helpers import run_dirs, start_pytest, supervisors_of, wait_no_leftovers
 

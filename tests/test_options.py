@@ -88,7 +88,7 @@ def test_a_run_that_needs_no_environment_starts_none(pytester):
     )
 
 
-def test_provisioning_failure_is_one_line_per_test_without_traceback(pytester, tmp_path):
+def test_a_provisioning_failure_is_one_line_and_stops_the_run(pytester, tmp_path):
     empty = tmp_path / "jars"
     empty.mkdir()
     pytester.makepyfile(
@@ -98,16 +98,17 @@ def test_provisioning_failure_is_one_line_per_test_without_traceback(pytester, t
         "def test_c(): pytest.skip('not applicable here')\n"
     )
     result = pytester.runpytest_subprocess(f"--zdm-cassandra-classpath={empty}")
-    result.assert_outcomes(errors=2, skipped=1)
+    result.assert_outcomes(errors=1)  # the other checks would fail alike: the run stops
     result.stdout.fnmatch_lines(
         [
             "*zdm verification*",
-            "ERROR test_provisioning_failure*::test_a: *zdm environment unavailable*",
-            "SKIPPED test_provisioning_failure*::test_c: not applicable here",
-            "checks: 0 passed, 2 failed, 1 skipped (a skipped check is not a pass)",
+            "ERROR test_a_provisioning_failure*::test_a: *zdm environment unavailable*",
+            "the run stopped early: the zdm environment did not start (see the zdm environment section)",
+            "checks: 0 passed, 1 failed, 0 skipped, 2 not run *",
             "not verified: 3 of 3 checks did not pass",
         ]
     )
+    assert result.stdout.str().count("no cassandra-all / apache-cassandra jar") <= 3, "not once per check"
     result.stdout.fnmatch_lines(
         ["*zdm environment unavailable: zdm_cassandra_classpath *: no cassandra-all / apache-cassandra jar*"]
     )

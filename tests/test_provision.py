@@ -91,11 +91,3 @@ def test_missing_go_is_one_line_naming_every_way_to_get_the_proxy(zdm_settings: 
         "go not found on PATH: zdm-proxy is built with go install (or set zdm_proxy_binary); "
         "zdm_proxy_source: not set (a zdm-proxy checkout directory or .tar.gz of one, built with go build)"
     )
-
-
-def test_bad_setting_on_the_cli_is_a_one_line_error():
-    result = _cli("provision", "--zdm-cassandra-heap=lots")
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "zdm-verify: error: zdm_cassandra_heap: expected a JVM heap size such as 256M or 1G, got 'lots'"
-    )

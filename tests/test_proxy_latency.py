@@ -15,14 +15,14 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from pytest_zdm.metrics import parse, scrape
-from pytest_zdm.proxy_latency import (
+from pytest_zdm.proxy.latency import (
     BucketLatency,
     histogram_latency,
     proxy_latencies,
     quantile,
     slower_cluster,
 )
+from pytest_zdm.proxy.metrics import parse, scrape
 from pytest_zdm.workload import run_workload
 
 # zdm-proxy's default ZDM_METRICS_*_LATENCY_BUCKETS_MS, in seconds

@@ -71,7 +71,6 @@ def test_explicit_false_on_the_command_line_overrides_true_in_ini():
             "My Cassandra",
             "zdm_docker_cassandra_image: expected a container image reference such as cassandra:5.0",
         ),
-        ("zdm_docker_build_images", "sometimes", "zdm_docker_build_images: expected true or false"),
     ],
 )
 def test_bad_values_name_the_setting_and_what_was_expected(name, raw, expected):
@@ -86,15 +85,15 @@ def test_cassandra_home_and_classpath_are_exclusive(tmp_path):
         settings(cli={"zdm_cassandra_home": str(tmp_path), "zdm_cassandra_classpath": str(tmp_path)})
 
 
-def test_docker_images_are_built_or_named_not_both():
-    with pytest.raises(SettingError, match="expected either locally built images or image names, got both"):
-        settings(
-            cli={"zdm_docker_proxy_image": "datastax/zdm-proxy:2.4.1"},
-            environ={"PYTEST_ZDM_DOCKER_BUILD_IMAGES": "true"},
-        )
-    s = settings(environ={"PYTEST_ZDM_DOCKER_BUILD_IMAGES": "true", "PYTEST_ZDM_DOCKER_NETWORK": "host"})
-    assert s.zdm_docker_build_images and s.zdm_docker_network == "host"
+def test_docker_images_and_network_come_from_the_environment_as_ci_sets_them():
     assert settings().zdm_docker_cassandra_image == "cassandra:5.0"
+    s = settings(
+        environ={
+            "PYTEST_ZDM_DOCKER_CASSANDRA_IMAGE": "pytest-zdm/cassandra:5.0.6",
+            "PYTEST_ZDM_DOCKER_NETWORK": "host",
+        }
+    )
+    assert s.zdm_docker_cassandra_image == "pytest-zdm/cassandra:5.0.6" and s.zdm_docker_network == "host"
 
 
 def test_json_round_trip_for_the_supervisor():
@@ -104,9 +103,10 @@ def test_json_round_trip_for_the_supervisor():
     assert isinstance(back.zdm_run_dir, Path)
 
 
-def test_readme_table_lists_every_setting_and_matches_the_readme():
+def test_settings_reference_lists_every_setting_and_matches_docs():
     table = readme_table()
     for opt in OPTIONS:
-        assert f"`{opt.name}` | `{opt.cli}`" in table
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert table in readme, "README settings table is stale: paste the output of `zdm-verify settings`"
+        shown = f"`{opt.cli}`" if opt.on_command_line else "never (secret)"
+        assert f"`{opt.name}` | {shown}" in table
+    reference = (Path(__file__).parent.parent / "docs" / "settings.md").read_text()
+    assert table in reference, "docs/settings.md is stale: paste the output of `zdm-verify settings`"

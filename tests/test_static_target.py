@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 
-from pytest_zdm import keyspaces, stability
+from pytest_zdm.cql import keyspaces
 from pytest_zdm.environment import ZdmEnv
+from pytest_zdm.model import Control, Credentials
+from pytest_zdm.plugin import stability
 from pytest_zdm.settings import resolve
-from pytest_zdm.targets.base import Control, Credentials
 from pytest_zdm.targets.static import StaticTarget
 
 from .helpers import junit_outcomes

@@ -6,7 +6,7 @@ import pytest
 from cassandra.cluster import NoHostAvailable
 from hdrh.histogram import HdrHistogram
 
-from pytest_zdm.local.clusters import two_clusters
+from pytest_zdm.targets.local.clusters import two_clusters
 from pytest_zdm.workload import LatencyStats, Ledger, LedgerEntry, check_ledger, run_workload
 from pytest_zdm.workload.ledger import ACKNOWLEDGED, FAILED, TIMED_OUT
 

@@ -1,29 +1,26 @@
-"""Target registry: ``--zdm-target`` names map to :class:`~pytest_zdm.targets.base.Target` classes."""
+"""Target registry: ``--zdm-target`` names map to :class:`~pytest_zdm.targets.base.Target` classes.
+
+The names are :data:`pytest_zdm.settings.TARGET_NAMES` (the one list). Each name is a package here that
+exports ``TARGETS`` (``kind`` lives in the ``kube`` package: a kind cluster is a Kubernetes cluster with a
+naming convention). Packages are imported when a target is used, so a target's dependencies (docker-py,
+the kubernetes client) load only then.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 from pytest_zdm.errors import SettingError
+from pytest_zdm.settings import TARGET_NAMES
 from pytest_zdm.targets.base import Target
+
+_PACKAGE = {"kind": "kube"}
 
 
 def target_class(name: str) -> type[Target]:
-    """The class behind a target name (imported lazily: a target's dependencies load only when used)."""
-    if name == "local":
-        from pytest_zdm.targets.local import LocalTarget
-
-        return LocalTarget
-    if name in ("kind", "kube"):
-        from pytest_zdm.targets.kube import KindTarget, KubeTarget
-
-        return KindTarget if name == "kind" else KubeTarget
-    if name == "static":
-        from pytest_zdm.targets.static import StaticTarget
-
-        return StaticTarget
-    if name == "docker":
-        from pytest_zdm.targets.docker import DockerTarget
-
-        return DockerTarget
-    from pytest_zdm.settings import TARGET_NAMES
-
-    raise SettingError(f"zdm_target: expected one of {', '.join(TARGET_NAMES)}, got {name!r}")
+    """The class behind a target name."""
+    if name not in TARGET_NAMES:
+        raise SettingError(f"zdm_target: expected one of {', '.join(TARGET_NAMES)}, got {name!r}")
+    module = importlib.import_module(f"pytest_zdm.targets.{_PACKAGE.get(name, name)}")
+    targets: dict[str, type[Target]] = module.TARGETS
+    return targets[name]

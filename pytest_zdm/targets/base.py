@@ -1,125 +1,24 @@
-"""The small interface every target implements, and the endpoint records it yields.
+"""The small interface every target implements.
 
-A target is where a ZDM environment comes from: ``local`` processes today, then ``docker``, ``kind``/``kube``
-and ``static``. Fixtures and suites only see :class:`EnvironmentInfo` (endpoints, credentials, versions) and
-the :class:`Control` verbs a target declares, so a new target never touches them.
+A target is where a ZDM environment comes from: ``local`` processes, ``docker`` containers, a deployment in
+Kubernetes (``kind``/``kube``) or fixed endpoints (``static``). Fixtures and suites only see
+:class:`~pytest_zdm.model.EnvironmentInfo` (endpoints, credentials, versions) and the
+:class:`~pytest_zdm.model.Control` verbs a target declares, so a new target never touches them.
 
-A target object lives in the supervisor process (``pytest_zdm.supervisor``), which owns whatever the target
-starts (JVMs, proxies, port-forwards, containers) for the whole run; test processes reach it through
-:class:`pytest_zdm.environment.ZdmEnv`.
+A target object lives in the supervisor process (:mod:`pytest_zdm.environment.supervisor`), which owns
+whatever the target starts (JVMs, proxies, port-forwards, containers) for the whole run; test processes
+reach it through :class:`pytest_zdm.environment.ZdmEnv`.
 """
 
 from __future__ import annotations
 
 import abc
-import enum
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pytest_zdm.model import Control, Credentials, EnvironmentInfo, Progress
 from pytest_zdm.settings import Settings
-
-Progress = Callable[[str], None]
-CLUSTERS = ("origin", "target")
-
-
-class Control(str, enum.Enum):
-    """What a test may do to a running environment, when the target supports it."""
-
-    STOP_NODE = "stop_node"
-    KILL_NODE = "kill_node"
-    START_NODE = "start_node"
-    PAUSE_NODE = "pause_node"
-    RESUME_NODE = "resume_node"
-    RESTART_PROXY = "restart_proxy"
-    RECONFIGURE_PROXY = "reconfigure_proxy"
-    PROXY_STATUS = "proxy_status"
-    PROXY_LOGS = "proxy_logs"
-    PROXY_CONFIG = "proxy_config"
-
-
-@dataclass(frozen=True)
-class CqlEndpoint:
-    """A CQL contact point and the datacenter a driver should treat as local there.
-
-    A cluster reached through several contact points lists the others in ``more``. An Astra database is
-    reached through its secure connect bundle instead: ``host``/``port`` are then the bundle's metadata
-    service, shown to people, never dialled by the framework.
-    """
-
-    host: str
-    port: int
-    local_dc: str | None = None
-    #: Only this address is usable (a tunnel such as a port-forward): drivers must not connect to the
-    #: peers the cluster advertises, whose addresses are not reachable from here.
-    pinned: bool = False
-    more: tuple[tuple[str, int], ...] = ()
-    secure_connect_bundle: str | None = None
-
-    @property
-    def contact_points(self) -> list[tuple[str, int]]:
-        """Every (host, port) to hand the driver (empty for a secure connect bundle)."""
-        return [] if self.secure_connect_bundle else [(self.host, self.port), *self.more]
-
-    def __str__(self) -> str:
-        if self.secure_connect_bundle:
-            return f"secure connect bundle {Path(self.secure_connect_bundle).name}"
-        return ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.contact_points)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Username and password for a CQL login; the password never appears in ``repr`` or JSON."""
-
-    username: str
-    password: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class EnvironmentInfo:
-    """What a started target yields: endpoints, versions and where its evidence (logs) is kept."""
-
-    target: str
-    origin: CqlEndpoint
-    target_cluster: CqlEndpoint
-    proxy: CqlEndpoint
-    proxy_http: str
-    usernames: Mapping[str, str]
-    versions: Mapping[str, str] = field(default_factory=dict)
-    controls: tuple[str, ...] = ()
-    logs: Mapping[str, str] = field(default_factory=dict)
-    proxy_settings: Mapping[str, str] = field(default_factory=dict)
-
-    def endpoint(self, cluster: str) -> CqlEndpoint:
-        """The CQL endpoint of ``origin``, ``target`` or ``proxy``."""
-        return {"origin": self.origin, "target": self.target_cluster, "proxy": self.proxy}[cluster]
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-safe form (no passwords: they are never written to the run directory)."""
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> EnvironmentInfo:
-        """Inverse of :meth:`to_json`."""
-        values = dict(data)
-        for key in ("origin", "target_cluster", "proxy"):
-            endpoint = dict(values[key])
-            endpoint["more"] = tuple((str(h), int(p)) for h, p in endpoint.get("more", ()))
-            values[key] = CqlEndpoint(**endpoint)
-        values["controls"] = tuple(values.get("controls", ()))
-        return cls(**values)
-
-    def describe(self) -> list[str]:
-        """Lines for the report header and the ``--zdm-keep`` message."""
-        return [
-            f"origin  {self.origin}  (Cassandra {self.versions.get('origin', '?')}, "
-            f"dc {self.origin.local_dc})",
-            f"target  {self.target_cluster}  (Cassandra {self.versions.get('target', '?')}, "
-            f"dc {self.target_cluster.local_dc})",
-            f"proxy   {self.proxy}  (zdm-proxy {self.versions.get('proxy', '?')}), "
-            f"health/metrics {self.proxy_http}",
-        ]
 
 
 class Target(abc.ABC):

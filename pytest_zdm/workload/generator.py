@@ -18,7 +18,7 @@ from cassandra import OperationTimedOut, WriteTimeout
 from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from cassandra.query import tuple_factory
 
-from pytest_zdm import keyspaces
+from pytest_zdm.cql import keyspaces
 from pytest_zdm.workload.latency import LatencyRecorder, LatencyStats
 from pytest_zdm.workload.ledger import ACKNOWLEDGED, FAILED, TIMED_OUT, Ledger, LedgerEntry
 

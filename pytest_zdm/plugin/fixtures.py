@@ -1,0 +1,147 @@
+"""The public fixtures: what suites and a team's own checks build on.
+
+``zdm_settings``, ``zdm_env`` (endpoints, credentials, versions, controls), ``origin_session``,
+``target_session``, ``proxy_session``, ``zdm_keyspace``, ``clusters`` (both clusters read side by side),
+``evidence`` (attach a finding to the check's result), ``proxy_configuration`` and
+``parsed_configuration``. They stay thin; the work lives in plain classes usable without pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_zdm.assertions import Clusters
+from pytest_zdm.cql import keyspaces
+from pytest_zdm.environment import ZdmEnv
+from pytest_zdm.errors import ZdmError
+from pytest_zdm.model import Control
+from pytest_zdm.plugin.run import RUN_KEY, SESSIONS_KEY, SETTINGS_KEY, environment
+from pytest_zdm.report import allure as allure_results
+from pytest_zdm.runtime.wait import wait_until
+from pytest_zdm.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def zdm_settings(pytestconfig: pytest.Config) -> Settings:
+    """The resolved settings of this run."""
+    return pytestconfig.stash[SETTINGS_KEY]
+
+
+@pytest.fixture(scope="session")
+def zdm_artifacts(pytestconfig: pytest.Config) -> Path:
+    """Directory for evidence files of this run (mismatch reports...): ``reports/<run id>/``."""
+    path = Path(str(pytestconfig.rootpath)) / "reports" / pytestconfig.stash[RUN_KEY].run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def zdm_env(request: pytest.FixtureRequest) -> ZdmEnv:
+    """The started environment (endpoints, credentials, versions, controls), shared by all workers.
+
+    When it cannot start, the first check that needs it errors with the reason's first line and the run
+    stops there: every other check would fail the same way, and the whole reason (with the log tails) is
+    printed once, in the ``zdm environment`` section at the end.
+    """
+    try:
+        return environment(request.config)
+    except ZdmError as exc:
+        failure = exc
+    first = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+    request.session.shouldfail = "the zdm environment did not start (see the zdm environment section)"
+    pytest.fail(f"zdm environment unavailable: {first}", pytrace=False)
+
+
+def _session(config: pytest.Config, env: ZdmEnv, cluster: str) -> Iterator[Any]:
+    client = env.connect(cluster)
+    sessions = config.stash.setdefault(SESSIONS_KEY, [])
+    sessions.append(client.session)
+    try:
+        yield client.session
+    finally:
+        sessions.remove(client.session)
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def origin_session(pytestconfig: pytest.Config, zdm_env: ZdmEnv) -> Iterator[Any]:
+    """A cassandra-driver session straight to the origin cluster."""
+    yield from _session(pytestconfig, zdm_env, "origin")
+
+
+@pytest.fixture(scope="session")
+def target_session(pytestconfig: pytest.Config, zdm_env: ZdmEnv) -> Iterator[Any]:
+    """A cassandra-driver session straight to the target cluster."""
+    yield from _session(pytestconfig, zdm_env, "target")
+
+
+@pytest.fixture(scope="session")
+def proxy_session(pytestconfig: pytest.Config, zdm_env: ZdmEnv) -> Iterator[Any]:
+    """A cassandra-driver session through zdm-proxy (what the application uses)."""
+    yield from _session(pytestconfig, zdm_env, "proxy")
+
+
+@pytest.fixture(scope="session")
+def zdm_keyspace(
+    pytestconfig: pytest.Config, proxy_session: Any, origin_session: Any, target_session: Any
+) -> Iterator[str]:
+    """A keyspace unique to this run (and worker), created through the proxy, dropped at the end."""
+    worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
+    name = keyspaces.run_keyspace_name(pytestconfig.stash[RUN_KEY].run_id, worker)
+    keyspaces.create(proxy_session, name)
+    keyspaces.wait_exists({"origin": origin_session, "target": target_session}, name)
+    yield name
+
+    # The last check may have just restarted the proxy or a node: give the session time to reconnect.
+    def dropped() -> bool:
+        keyspaces.drop(proxy_session, name)
+        return True
+
+    wait_until(
+        dropped,
+        timeout=60,
+        what=f"DROP KEYSPACE {name} through the proxy",
+        interval=1.0,
+        retry_on=(Exception,),  # the driver raises many types while reconnecting
+    )
+
+
+@pytest.fixture(scope="session")
+def clusters(origin_session: Any, target_session: Any) -> Clusters:
+    """Origin and target read side by side, straight to each cluster (never through the proxy)."""
+    return Clusters(origin_session, target_session)
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Any:
+    """Record a finding on the check's result, e.g. a partial write, a mismatch report, a latency plot.
+
+    It goes to the result's user properties (JUnit XML shows them) and, with ``--alluredir``, to Allure
+    as an attachment: files (reports, plots) as themselves, other values as text.
+    """
+
+    def record(name: str, value: object) -> None:
+        request.node.user_properties.append((name, str(value)))
+        allure_results.attach_evidence(name, value)
+
+    return record
+
+
+@pytest.fixture
+def proxy_configuration(zdm_env: Any) -> dict[str, Any]:
+    """The proxy's effective configuration: the settings it was given and what it parsed at start-up."""
+    if not zdm_env.supports(Control.PROXY_CONFIG):
+        pytest.skip(f"target {zdm_env.target!r} cannot read the proxy's configuration")
+    return dict(zdm_env.proxy_config())
+
+
+@pytest.fixture
+def parsed_configuration(proxy_configuration: dict[str, Any]) -> dict[str, Any]:
+    """The ``Parsed configuration`` the proxy logged at its latest start (Go field names)."""
+    parsed = proxy_configuration.get("parsed")
+    assert parsed, "the proxy logged no 'Parsed configuration' line at start-up"
+    return dict(parsed)

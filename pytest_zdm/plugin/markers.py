@@ -1,0 +1,162 @@
+"""The markers and what they do.
+
+Destructive checks run alone and only where allowed; stable-proxy checks are skipped with the evidence
+when the proxy is not stable; a check that needs a control the target lacks is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_zdm.environment import ZdmEnv
+from pytest_zdm.errors import UnsupportedControl, ZdmError
+from pytest_zdm.plugin import disruption, stability
+from pytest_zdm.plugin.run import ENV_KEY, RUN_KEY, SEEN_BASELINE_KEY, SESSIONS_KEY, SETTINGS_KEY, environment
+from pytest_zdm.runtime.wait import poll
+from pytest_zdm.settings import Settings
+from pytest_zdm.targets import target_class
+
+MARKERS = {
+    "zdm_stable_proxy": "zdm_stable_proxy: the check needs a stable proxy; it is skipped, with the evidence "
+    "as reason, when readiness is not UP, the proxy restarted or connections failed since the session began",
+    "zdm_destructive": "zdm_destructive: the check stops/pauses nodes or restarts the proxy; it runs alone "
+    "(no other check runs meanwhile) and only on disposable targets or with --zdm-allow-destructive",
+    "zdm_required_for": "zdm_required_for(*phases, when_proxy_phase=()): the check must pass before entering "
+    "these ZDM phases (1 deploy proxy, 2 migrate data, 3 async dual reads, 4 reads on target, 5 clients on "
+    "target); with when_proxy_phase, only while the proxy runs with one of those phases' configuration",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the markers; skip checks that need a control the target lacks."""
+    for line in MARKERS.values():
+        config.addinivalue_line("markers", line)
+    config.pluginmanager.register(UnsupportedControlSkip(), "zdm-unsupported-control-skip")
+
+
+def uses_env(item: pytest.Item) -> bool:
+    """Whether the check uses the environment (directly or through a fixture)."""
+    return "zdm_env" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Hold the run's disruption lock around a check: exclusive for destructive ones, shared otherwise."""
+    if not uses_env(item):
+        return (yield)
+    ctx = item.config.stash[RUN_KEY]
+    destructive = item.get_closest_marker("zdm_destructive") is not None
+    with disruption.hold(Path(ctx.run_dir) / "disruption.lock", exclusive=destructive):
+        _catch_up_with_disruptions(item.config, ctx.baseline_path)
+        result = yield
+        if destructive:
+            _wait_sessions_back(item.config)
+            env = item.config.stash.get(ENV_KEY, None)
+            if isinstance(env, ZdmEnv):
+                stability.save(stability.take_baseline(env), ctx.baseline_path)
+                item.config.stash[SEEN_BASELINE_KEY] = ctx.baseline_path.stat().st_mtime_ns
+        return result
+
+
+def _catch_up_with_disruptions(config: pytest.Config, baseline: Path) -> None:
+    """If another process ran a destructive check since this one last looked, let its sessions reconnect."""
+    try:
+        stamp = baseline.stat().st_mtime_ns
+    except FileNotFoundError:
+        return
+    seen = config.stash.get(SEEN_BASELINE_KEY, None)
+    config.stash[SEEN_BASELINE_KEY] = stamp
+    if seen is not None and seen != stamp:
+        _wait_sessions_back(config)
+
+
+def _wait_sessions_back(config: pytest.Config, timeout: float = 120.0) -> None:
+    """After a destructive check, wait until the run's shared sessions answer again.
+
+    They reconnect by themselves every second; waiting here keeps the next check from starting against a
+    half-recovered environment.
+    """
+    deadline = time.monotonic() + timeout
+    for session in config.stash.get(SESSIONS_KEY, []):
+        poll_answers(session, timeout=deadline - time.monotonic())
+
+
+def poll_answers(session: Any, *, timeout: float) -> bool:
+    """Whether ``session`` answers a query within ``timeout`` (it reconnects by itself meanwhile)."""
+
+    def answers() -> bool:
+        try:
+            session.execute("SELECT release_version FROM system.local", timeout=5)
+        except Exception:  # the driver raises many types while reconnecting
+            return False
+        return True
+
+    return poll(answers, timeout=timeout, interval=0.5)
+
+
+def destructive_refusal(target: str, settings: Settings) -> str | None:
+    """Why a destructive check may not run on ``target`` (None when it may).
+
+    Only targets whose environment exists for the run alone (``local``) are disposable; on the others
+    (``kind``, ``kube``: someone's deployment) stopping nodes or restarting the proxy needs the opt-in.
+    """
+    if target_class(target).disposable or settings.zdm_allow_destructive:
+        return None
+    return (
+        f"destructive check: target {target!r} is not disposable; run it with "
+        "--zdm-allow-destructive if stopping nodes and restarting the proxy there is acceptable"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip destructive checks where not allowed, and stable-proxy checks when the proxy is not stable."""
+    destructive = item.get_closest_marker("zdm_destructive") is not None
+    stable = item.get_closest_marker("zdm_stable_proxy") is not None
+    if not (destructive or stable):
+        return
+    settings = item.config.stash[SETTINGS_KEY]
+    try:
+        env = environment(item.config)
+    except ZdmError:
+        return  # the zdm_env fixture reports the start-up failure as the check's error
+    if destructive:
+        refusal = destructive_refusal(env.target, settings)
+        if refusal:
+            pytest.skip(refusal)
+    if stable:
+        baseline = stability.load(item.config.stash[RUN_KEY].baseline_path)
+        if baseline is not None:
+            reasons = stability.evidence(env, baseline)
+            if reasons:
+                pytest.skip("proxy unstable: " + "; ".join(reasons))
+
+
+class UnsupportedControlSkip:
+    """A check that asks the target for a control it cannot carry out is skipped, with that as the reason.
+
+    E.g. reading the proxy's log on a ``static`` target, or stopping a node there with
+    ``--zdm-allow-destructive``: the check cannot run there, which says nothing about the migration.
+    Registered as its own plugin object so both setup (fixtures) and the call are covered.
+    """
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Any:
+        """Fixtures that need an unsupported control."""
+        del item
+        try:
+            return (yield)
+        except UnsupportedControl as exc:
+            pytest.skip(f"{exc}: the check cannot run on this target")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        """The check itself."""
+        del item
+        try:
+            return (yield)
+        except UnsupportedControl as exc:
+            pytest.skip(f"{exc}: the check cannot run on this target")

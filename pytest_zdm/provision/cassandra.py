@@ -1,0 +1,142 @@
+"""Apache Cassandra from its Maven Central jars: fetched with ``mvn``, checked to load, cached by version.
+
+Users who already have Cassandra point at it with ``zdm_cassandra_home`` or ``zdm_cassandra_classpath``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_zdm.errors import ProvisionError
+from pytest_zdm.provision.tools import Progress, cache_lock, last_error_line, read_marker, require_tool
+from pytest_zdm.settings import Settings
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>pytest-zdm.provision</groupId>
+  <artifactId>cassandra-jars</artifactId>
+  <version>1</version>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.cassandra</groupId>
+      <artifactId>cassandra-all</artifactId>
+      <version>{version}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+@dataclass(frozen=True)
+class CassandraArtifact:
+    """A Cassandra classpath that was checked to load (``GetVersion`` printed ``version``)."""
+
+    version: str
+    jars: tuple[Path, ...]
+    source: str
+
+    @property
+    def classpath(self) -> str:
+        """The jars joined for ``java -cp``."""
+        return os.pathsep.join(str(j) for j in self.jars)
+
+
+def check_cassandra_classpath(jars: tuple[Path, ...], source: str) -> CassandraArtifact:
+    """Prove the classpath loads Cassandra: run ``org.apache.cassandra.tools.GetVersion`` with it."""
+    java = require_tool("java", "the local target runs Cassandra on Java 11 or 17")
+    if not any(j.name.startswith("cassandra-all") or j.name.startswith("apache-cassandra") for j in jars):
+        raise ProvisionError(f"{source}: no cassandra-all / apache-cassandra jar among {len(jars)} jars")
+    classpath = os.pathsep.join(str(j) for j in jars)
+    try:
+        proc = subprocess.run(
+            [java, "-cp", classpath, "org.apache.cassandra.tools.GetVersion"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ProvisionError(f"{source}: GetVersion did not finish in 60s") from None
+    version = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    if proc.returncode != 0 or not re.fullmatch(r"\d+\.\d+[\w.\-]*", version):
+        raise ProvisionError(f"{source}: classpath does not load Cassandra: {last_error_line(proc.stderr)}")
+    return CassandraArtifact(version=version, jars=jars, source=source)
+
+
+def _jars_in(directory: Path) -> tuple[Path, ...]:
+    return tuple(sorted(directory.glob("*.jar")))
+
+
+def provision_cassandra(settings: Settings, progress: Progress) -> CassandraArtifact:
+    """Return a verified Cassandra classpath, fetching the pinned jars with mvn on first use."""
+    if settings.zdm_cassandra_home is not None:
+        return check_cassandra_classpath(
+            _jars_in(settings.zdm_cassandra_home / "lib"), f"zdm_cassandra_home {settings.zdm_cassandra_home}"
+        )
+    if settings.zdm_cassandra_classpath is not None:
+        return check_cassandra_classpath(
+            _jars_in(settings.zdm_cassandra_classpath),
+            f"zdm_cassandra_classpath {settings.zdm_cassandra_classpath}",
+        )
+    version = settings.zdm_cassandra_version
+    home = settings.zdm_cache_dir / "cassandra" / version
+    marker = home / "provisioned.json"
+    cached = read_marker(marker)
+    if cached is not None:
+        jars = tuple(home / "lib" / name for name in cached["jars"])
+        if all(j.is_file() for j in jars):
+            return CassandraArtifact(version=cached["version"], jars=jars, source=f"cache {home}")
+    with cache_lock(home.with_suffix(".lock"), f"Cassandra {version}", progress):
+        cached = read_marker(marker)
+        if cached is None:
+            _fetch_cassandra(version, home, progress)
+        artifact = check_cassandra_classpath(_jars_in(home / "lib"), f"Cassandra {version} jars in {home}")
+        if artifact.version != version:
+            raise ProvisionError(
+                f"Cassandra jars in {home} report version {artifact.version}, expected {version}"
+            )
+        marker.write_text(json.dumps({"version": version, "jars": [j.name for j in artifact.jars]}))
+        progress(f"Cassandra {version}: {len(artifact.jars)} jars verified in {home}")
+        return CassandraArtifact(version=version, jars=artifact.jars, source=f"cache {home}")
+
+
+def _fetch_cassandra(version: str, home: Path, progress: Progress) -> None:
+    mvn = require_tool("mvn", "the local target fetches Cassandra's jars from Maven Central with Maven")
+    require_tool("java", "the local target runs Cassandra on Java 11 or 17")
+    home.mkdir(parents=True, exist_ok=True)
+    staging = home / "lib.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    (home / "pom.xml").write_text(_POM.format(version=version))
+    progress(
+        f"fetching Apache Cassandra {version} jars from Maven Central with mvn into {home} (about a minute)"
+    )
+    log = home / "mvn.log"
+    with log.open("w") as out:
+        rc = subprocess.call(
+            [
+                mvn,
+                "-B",
+                "-f",
+                str(home / "pom.xml"),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={staging}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    if rc != 0:
+        raise ProvisionError(
+            f"Cassandra {version}: mvn dependency:copy-dependencies failed (exit {rc}): "
+            f"{last_error_line(log.read_text())} (log: {log})"
+        )
+    final = home / "lib"
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)

@@ -1,0 +1,1 @@
+"""What the framework reads from a running zdm-proxy: readiness, Prometheus metrics, latency per cluster."""

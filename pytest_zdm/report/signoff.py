@@ -1,0 +1,202 @@
+"""End-of-run sign-off: the gate verdict, its file and exit code, and the Allure run files.
+
+Registered on the controller (the only process that sees every check's report under xdist), so the gate
+file and the Allure run files are written exactly once. Workers register :class:`WorkerNotes`, which hands
+the controller what only a worker knows: the checks it deselected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_zdm import redact
+from pytest_zdm.errors import ZdmError
+from pytest_zdm.gate import verdict as gate
+from pytest_zdm.gate.summary import VerificationSummary
+from pytest_zdm.model import EnvironmentInfo
+from pytest_zdm.phases import describe
+from pytest_zdm.report import allure as allure_results
+from pytest_zdm.settings import Settings
+
+_DESELECTED = "zdm_deselected"
+
+
+class WorkerNotes:
+    """xdist worker: pass the node ids this worker deselected to the controller."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.deselected: list[str] = []
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        """Remember deselected checks (-k, -m, --deselect)."""
+        self.deselected.extend(item.nodeid for item in items)
+
+    def pytest_sessionfinish(self) -> None:
+        """Hand them over with the worker's output."""
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[_DESELECTED] = self.deselected
+
+
+class SignOff:
+    """Controller: decides the gate (when ``--zdm-gate``) and writes the run's Allure files (when active)."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, summary: VerificationSummary, run_dir: Path,
+                 run_id: str) -> None:  # fmt: skip
+        self.config = config
+        self.settings = settings
+        self.summary = summary
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.started = gate.now_iso()
+        self.required: list[gate.RequiredCheck] | None = None
+        self.required_error = ""
+        self.deselected: set[str] = set()
+        self.collected: set[str] = set()
+        self.result: gate.GateResult | None = None
+
+    # --- what this run selected ----------------------------------------------------------------------
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Find the gate's required checks before anything runs (a broken suite shows up at once).
+
+        A ``--collect-only`` run runs no check, so it decides nothing and must not overwrite the verdict of
+        a real run: the gate is off for it.
+        """
+        if self.settings.zdm_gate is None or self.config.option.collectonly:
+            return
+        paths = self.settings.zdm_gate_suites or _gate_paths(self.config, self.settings)
+        try:
+            self.required = gate.collect_required(
+                paths,
+                invocation_dir=Path(self.config.invocation_params.dir),
+                rootdir=Path(str(self.config.rootpath)),
+                inifile=Path(str(self.config.inipath)) if self.config.inipath else None,
+            )
+        except ZdmError as exc:
+            self.required_error = str(exc)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        """Checks deselected in this process (no xdist)."""
+        self.deselected.update(item.nodeid for item in items)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Checks collected in this process (no xdist)."""
+        self.collected.update(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Checks collected by a worker (after its deselection)."""
+        self.collected.update(ids)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Checks a worker deselected."""
+        self.deselected.update(getattr(node, "workeroutput", {}).get(_DESELECTED, []))
+
+    # --- the verdict -----------------------------------------------------------------------------------
+
+    def context(self, exitstatus: int) -> dict[str, Any]:
+        """Target, versions, settings and times for the gate file and Allure's environment widget."""
+        info = self._info()
+        versions = dict(info.versions) if info else {}
+        return {
+            "target": self.settings.zdm_target,
+            "origin_cassandra": versions.get("origin"),
+            "target_cassandra": versions.get("target"),
+            "zdm_proxy": versions.get("proxy"),
+            "zdm_proxy_commit": versions.get("proxy_commit"),
+            "primary_cluster": self.settings.zdm_primary_cluster,
+            "read_mode": self.settings.zdm_read_mode,
+            "proxy_phase": self.settings.zdm_phase,
+            "run_id": self.run_id,
+            "run_dir": str(self.run_dir),
+            "started": self.started,
+            "finished": gate.now_iso(),
+            "pytest_exit_status": int(exitstatus),
+        }
+
+    def _info(self) -> EnvironmentInfo | None:
+        env_file = self.run_dir / "env.json"
+        try:
+            return EnvironmentInfo.from_json(json.loads(env_file.read_text()))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Decide, write ``gate.json`` and the Allure files, and make the exit code follow the verdict."""
+        gate_json: dict[str, Any] | None = None
+        if self.settings.zdm_gate is not None and not self.config.option.collectonly:
+            self.result = gate.decide(
+                self.settings.zdm_gate,
+                self.required or [],
+                self.summary.verdicts(),
+                deselected=self.deselected,
+                collected=self.collected or None,
+                proxy_phase=self.settings.zdm_phase,
+            )
+            if self.required_error:
+                if self.result.verdict == gate.PASS:
+                    self.result.verdict = gate.INCOMPLETE
+                self.result.reasons.insert(0, self.required_error)
+            if self.result.verdict != gate.PASS and session.exitstatus == 0:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        context = self.context(int(session.exitstatus))
+        if self.result is not None:
+            gate_json = self.result.to_json(context)
+            gate.write_gate_file(self.settings.zdm_gate_file, gate_json, redact.text)
+            summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+            if summary_path:
+                gate.github_step_summary(self.result, summary_path)
+        directory = allure_results.alluredir(self.config)
+        if directory is not None:
+            props = {k: v for k, v in context.items() if k not in ("run_dir", "started", "finished")}
+            if self.result is not None:
+                props["gate"] = f"entering phase {describe(self.result.entering)}: {self.result.verdict}"
+            allure_results.write_run_files(directory, props)
+            if self.result is not None and gate_json is not None:
+                allure_results.write_gate_result(directory, self.result, gate_json)
+            allure_results.scrub(directory)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The verdict, after the other zdm sections (only pytest's short summary and counts follow)."""
+        if self.result is None:
+            return
+        terminalreporter.section("zdm gate")
+        for reason in self.result.reasons[:40]:
+            terminalreporter.write_line(reason[:400])
+        if len(self.result.reasons) > 40:
+            more = len(self.result.reasons) - 40
+            terminalreporter.write_line(f"... {more} more in {self.settings.zdm_gate_file}")
+        colour = {"green": True} if self.result.verdict == gate.PASS else {"red": True}
+        terminalreporter.write_line(self.result.headline(), bold=True, **colour)
+        terminalreporter.write_line(f"verdict written to {self.settings.zdm_gate_file}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Scrub secrets from the JUnit XML too (pytest writes it at the very end of the session)."""
+        xmlpath = getattr(config.option, "xmlpath", None)
+        if xmlpath and list(redact.secrets()):
+            path = Path(xmlpath)
+            if path.is_file():
+                text = path.read_text(encoding="utf-8", errors="replace")
+                clean = redact.text(text)
+                if clean != text:
+                    path.write_text(clean, encoding="utf-8")
+
+
+def _gate_paths(config: pytest.Config, settings: Settings) -> tuple[str, ...]:
+    """What the gate collects by default: the built-in suites and the run's own test paths."""
+    paths = [str(gate.builtin_suites())] if settings.zdm_builtin_suites else []
+    for arg in config.args:
+        path = arg.split("::")[0]
+        if Path(path).exists() and str(Path(path).resolve()) not in paths:
+            paths.append(str(Path(path).resolve()))
+    return tuple(paths)

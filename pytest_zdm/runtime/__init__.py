@@ -1,0 +1,1 @@
+"""The process layer every target uses: child processes, their logs, free ports, waiting, leftovers."""

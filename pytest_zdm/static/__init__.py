@@ -1,1 +1,0 @@
-"""The ``static`` target's pieces: the ``zdm.toml`` settings file and Astra secure connect bundles."""

@@ -1,0 +1,181 @@
+"""The few Kubernetes API reads the kind and kube targets make, with one-line errors naming a setting.
+
+Thin on purpose: everything that interprets what comes back lives in :mod:`pytest_zdm.targets.kube.resources`.
+Every call is bounded by a request timeout and made without urllib3's retries, so an unreachable API server
+is reported within that time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from pytest_zdm.errors import SettingError, StartupError
+
+T = TypeVar("T")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def kubeconfig_files(kubeconfig: Path | None) -> str:
+    """The kubeconfig path(s): the setting, else ``KUBECONFIG`` (may list several), else the default."""
+    if kubeconfig is not None:
+        return str(kubeconfig)
+    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
+def resolve_context(kubeconfig: Path | None, context: str | None, *, setting: str, hint: str = "") -> str:
+    """The context to use: ``context`` checked to exist, or the kubeconfig's current one.
+
+    ``setting`` is the setting named in errors (``zdm_kube_context``, or ``zdm_kind_cluster`` whose context
+    is ``kind-<name>``); ``hint`` is appended to the missing-context error.
+    """
+    files = kubeconfig_files(kubeconfig)
+    try:
+        contexts, active = config.list_kube_config_contexts(config_file=files)  # type: ignore[no-untyped-call]
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        raise SettingError(
+            f"zdm_kubeconfig: no usable kubeconfig at {files} ({_first_line(exc)}); expected a kubeconfig "
+            "file (set zdm_kubeconfig or KUBECONFIG)"
+        ) from None
+    names = [str(item.get("name")) for item in contexts or []]
+    if context is None:
+        if not active:
+            raise SettingError(f"{setting}: the kubeconfig {files} has no current context; set {setting}")
+        return str(active["name"])
+    if context not in names:
+        shown = ", ".join(names) or "none"
+        raise SettingError(
+            f"{setting}: no context {context!r} in the kubeconfig {files} (its contexts: {shown}){hint}"
+        )
+    return context
+
+
+class KubeApi:
+    """Reads in one namespace of one context; errors are one line naming the setting concerned."""
+
+    def __init__(
+        self, kubeconfig: Path | None, context: str, namespace: str, *, context_setting: str, timeout: float
+    ) -> None:
+        self.context = context
+        self.namespace = namespace
+        self.context_setting = context_setting
+        self.timeout = timeout
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig_files(kubeconfig),
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (ConfigException, OSError, ValueError, TypeError) as exc:
+            raise SettingError(
+                f"{context_setting}: context {context!r} cannot be used: {_first_line(exc)}"
+            ) from None
+        configuration.retries = False  # fail at once; the caller's deadline decides about retrying
+        self.server = str(configuration.host)
+        self._client = client.ApiClient(configuration)
+        self.core = client.CoreV1Api(self._client)
+        self.apps = client.AppsV1Api(self._client)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._client.close()  # type: ignore[no-untyped-call]
+
+    def _call(self, setting: str, what: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return call(*args, _request_timeout=self.timeout, **kwargs)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise SettingError(
+                    f"{setting}: {what} not found in namespace {self.namespace!r} of context {self.context!r}"
+                ) from None
+            raise StartupError(
+                f"{setting}: reading {what} from the API server {self.server} failed: "
+                f"{exc.status} {exc.reason}"
+            ) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise StartupError(
+                f"{self.context_setting}: no answer from the API server {self.server} of context "
+                f"{self.context!r} (within {self.timeout:.0f}s): {_first_line(exc)[:200]}"
+            ) from None
+
+    def service(self, name: str, setting: str) -> client.V1Service:
+        """The Service ``name``."""
+        return self._call(
+            setting, f"Service {name!r}", self.core.read_namespaced_service, name, self.namespace
+        )
+
+    def pods(self, selector: str, setting: str) -> list[client.V1Pod]:
+        """Pods matching a label selector."""
+        found = self._call(
+            setting,
+            f"pods {selector}",
+            self.core.list_namespaced_pod,
+            self.namespace,
+            label_selector=selector,
+        )
+        return list(found.items or [])
+
+    def deployment(self, name: str, setting: str) -> client.V1Deployment:
+        """The Deployment ``name``."""
+        return self._call(
+            setting, f"Deployment {name!r}", self.apps.read_namespaced_deployment, name, self.namespace
+        )
+
+    def config_map(self, name: str, setting: str) -> client.V1ConfigMap | None:
+        """The ConfigMap ``name``, or None when it does not exist."""
+        try:
+            return self._call(
+                setting, f"ConfigMap {name!r}", self.core.read_namespaced_config_map, name, self.namespace
+            )
+        except SettingError:
+            return None
+
+    def secret_keys(self, name: str, setting: str) -> list[str] | None:
+        """The keys of the Secret ``name`` (never its values), or None when it is missing or not readable."""
+        try:
+            secret = self._call(
+                setting, f"Secret {name!r}", self.core.read_namespaced_secret, name, self.namespace
+            )
+        except (SettingError, StartupError):
+            return None
+        keys = [*(secret.data or {}), *(secret.string_data or {})]
+        del secret  # the values go no further than this line
+        return keys
+
+    def pod_log(
+        self,
+        pod: str,
+        container: str | None,
+        setting: str,
+        *,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> str:
+        """A pod container's log: its last ``tail_lines`` lines, or its first ``limit_bytes`` bytes."""
+        options: dict[str, Any] = {"container": container}
+        if tail_lines is not None:
+            options["tail_lines"] = tail_lines
+        if limit_bytes is not None:
+            options["limit_bytes"] = limit_bytes
+        text = self._call(
+            setting,
+            f"the log of pod {pod!r}",
+            self.core.read_namespaced_pod_log,
+            pod,
+            self.namespace,
+            **options,
+        )
+        return str(text)
