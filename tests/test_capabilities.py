@@ -177,10 +177,9 @@ def test_zdm_toml_names_the_proxys_configuration_log_and_keyspace(tmp_path: Path
     cluster = (
         'contact_points = ["127.0.0.1:9"]\nlocal_dc = "dc1"\nusername = "u"\npassword_env = "ZDM_TEST_PW"\n'
     )
-    text = (
-        f'keyspace = "Team_KS"\n[origin]\n{cluster}[target]\n{cluster}'
-        '[proxy]\ncontact_points = ["127.0.0.1:9"]\nmetrics_url = "http://127.0.0.1:9"\nconfig = "proxy.env"\nlog = "proxy.log"\n'
-    )
+    proxy = '[proxy]\ncontact_points = ["127.0.0.1:9"]\nmetrics_url = "http://127.0.0.1:9"\n'
+    text = f'keyspace = "Team_KS"\n[origin]\n{cluster}[target]\n{cluster}{proxy}'
+    text += 'config = "proxy.env"\nlog = "proxy.log"\n'
     (tmp_path / "zdm.toml").write_text(text)
     config = load(tmp_path / "zdm.toml")
     assert (config.proxy_config, config.proxy_log, config.keyspace) == (
