@@ -186,6 +186,11 @@ def test_a_missing_file_and_a_missing_secret_are_one_line_too(tmp_path, monkeypa
 def test_the_example_file_is_valid(tmp_path, tls, monkeypatch):
     """examples/zdm.toml (shown in docs/targets.md) loads once its bundle and secrets exist."""
     shutil.copy(ROOT / "examples" / "zdm.toml", tmp_path / "zdm.toml")
+    (tmp_path / "zdm-proxy.yaml").write_text("primary_cluster: ORIGIN\nread_mode: PRIMARY_ONLY\n")
+    log = Path("/var/log/zdm-proxy/zdm-proxy.log")
+    text = (tmp_path / "zdm.toml").read_text().replace(str(log), str(tmp_path / "zdm-proxy.log"))
+    (tmp_path / "zdm.toml").write_text(text)
+    (tmp_path / "zdm-proxy.log").write_text("")
     make_bundle(tmp_path / "secure-connect-orders.zip", tls, config={"host": "db.example", "port": 29080})
     monkeypatch.setenv("ZDM_ORIGIN_PASSWORD", "p")
     monkeypatch.setenv("ASTRA_DB_TOKEN", TOKEN)
