@@ -88,7 +88,8 @@ def test_the_proxy_can_have_a_login_of_its_own(tmp_path, secrets, monkeypatch):
     [
         (
             ("[origin]", "[orign]"),
-            "orign: expected no such table; one of origin, target, proxy (did you mean origin?)",
+            "orign: expected no such table or key; one of origin, target, proxy, keyspace "
+            "(did you mean origin?)",
         ),
         (("[proxy]", "[other]"), "other: expected no such table"),
         (
@@ -97,7 +98,7 @@ def test_the_proxy_can_have_a_login_of_its_own(tmp_path, secrets, monkeypatch):
                 'metrics_url = "http://127.0.0.3:14001"\nmetric_url = "x"\n',
             ),
             "proxy.metric_url: expected no such key; one of contact_points, metrics_url, local_dc, username, "
-            "password_env (did you mean metrics_url?)",
+            "password_env, config, log (did you mean metrics_url?)",
         ),
         (
             ("127.0.0.2:9043", "127.0.0.2:90430"),

@@ -118,7 +118,10 @@ def datacenters(session: Any) -> set[str]:
 def create(session: Any, name: str, replication: str = SIMPLE_RF1) -> None:
     """Create one of the framework's keyspaces on the cluster of ``session``."""
     if not name.startswith(PREFIX):
-        raise ZdmError(f"keyspace {name!r}: the framework creates only keyspaces starting {PREFIX!r}")
+        raise ZdmError(
+            f"keyspace {name!r} is not a pytest-zdm keyspace: the framework creates only keyspaces starting "
+            f"{PREFIX!r}"
+        )
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {own(name)} WITH replication = {replication}")
 
 
@@ -169,7 +172,10 @@ def require_existing(sessions: Mapping[str, Any], name: str) -> None:
 def drop(session: Any, name: str) -> None:
     """Drop one of the framework's own keyspaces; refuses any other name (a team's keyspace included)."""
     if not name.startswith(PREFIX):
-        raise ZdmError(f"keyspace {name!r}: the framework drops only keyspaces starting {PREFIX!r}")
+        raise ZdmError(
+            f"keyspace {name!r} is not a pytest-zdm keyspace: the framework drops only keyspaces starting "
+            f"{PREFIX!r}, never the existing keyspace it works in"
+        )
     session.execute(f"DROP KEYSPACE IF EXISTS {own(name)}")
 
 
