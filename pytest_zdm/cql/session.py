@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import (
@@ -40,6 +41,7 @@ def cluster_parameters(
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     connect_timeout: float = 10.0,
     protocol_version: int = 4,
+    consistency_level: str = "LOCAL_QUORUM",
     **cluster_options: Any,
 ) -> dict[str, Any]:
     """The keyword arguments of the driver's ``Cluster`` for ``endpoint`` (plain data, so it can be tested).
@@ -58,7 +60,11 @@ def cluster_parameters(
         policy = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=endpoint.local_dc))
     else:
         policy = RoundRobinPolicy()
-    profile = ExecutionProfile(load_balancing_policy=policy, request_timeout=request_timeout)
+    profile = ExecutionProfile(
+        load_balancing_policy=policy,
+        request_timeout=request_timeout,
+        consistency_level=ConsistencyLevel.name_to_value[consistency_level],
+    )
     # Reconnect every second: after a node or the proxy comes back, verification must see it promptly, not
     # after the driver's default exponential backoff (which reaches minutes).
     cluster_options.setdefault("reconnection_policy", ConstantReconnectionPolicy(1.0, max_attempts=None))
