@@ -138,7 +138,7 @@ def create_on_each(sessions: Mapping[str, Any], name: str, replication_factor: i
 def exists(session: Any, name: str) -> bool:
     """Whether ``name`` is in the schema the session sees."""
     rows = session.execute(
-        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s", (name,)
+        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s", (str(name),)
     )
     return rows.one() is not None
 
