@@ -17,7 +17,7 @@ import pytest
 from cassandra.query import BatchStatement, BatchType, SimpleStatement
 
 from pytest_zdm import lint
-from pytest_zdm.assertions import Clusters, apply_schema
+from pytest_zdm.assertions import Clusters, apply_schema, wait_until
 from pytest_zdm.proxy.metrics import scrape
 
 pytestmark = [pytest.mark.zdm_required_for(1, 2, 3, 4, 5), pytest.mark.zdm_stable_proxy]
@@ -222,6 +222,36 @@ def test_user_defined_types(ks, pk, proxy_session, clusters):
             "work": {"street": "Dock 2", "city": "Nantes", "zip": 69001},
         },
         "UDT writes",
+    )
+
+
+@pytest.mark.zdm_requires_cassandra("5.0")
+def test_vector_column(ks, pk, proxy_session, clusters):
+    """A ``vector<float, 3>`` column (Cassandra 5.0 on) written through the proxy is identical on both.
+
+    Vectors exist only from Cassandra 5.0: where a cluster runs 4.x the check is not applicable (skipped
+    with that reason, not required by the gate), and an application cannot use them until the cut-over.
+    """
+    table = f"{ks}.embeddings"
+    proxy_session.execute(f"CREATE TABLE IF NOT EXISTS {table} (k int PRIMARY KEY, e vector<float, 3>)")
+    wait_until(
+        lambda: all(
+            s.execute(
+                "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
+                (ks, "embeddings"),
+            ).one()
+            for s in (clusters.origin, clusters.target)
+        ),
+        timeout=30,
+        what=f"{table} on both clusters",
+    )
+    insert = proxy_session.prepare(f"INSERT INTO {table} (k, e) VALUES (?, ?) USING TIMESTAMP {TS}")
+    proxy_session.execute(insert, (pk, [0.5, -1.25, 3.0]))
+    clusters.assert_row(
+        f"SELECT e, WRITETIME(e) AS wt FROM {table} WHERE k = %s",
+        (pk,),
+        {"e": [0.5, -1.25, 3.0], "wt": TS},
+        "vector column",
     )
 
 

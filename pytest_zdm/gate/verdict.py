@@ -46,6 +46,9 @@ class RequiredCheck:
     suite: str
     #: Required only when the proxy runs with one of these phases' configuration (empty: always).
     when_proxy_phase: tuple[int, ...] = ()
+    #: The check uses what exists only from this Cassandra line on (``zdm_requires_cassandra``): it is
+    #: required only where both clusters run at least that line.
+    min_cassandra: str | None = None
 
     @classmethod
     def of(cls, item: Any) -> RequiredCheck | None:
@@ -63,11 +66,48 @@ class RequiredCheck:
         # installed, ``suites.test_x`` in a checkout): ``test_x``.
         module = getattr(getattr(item, "module", None), "__name__", "") or item.nodeid.split("::")[0]
         module = module.rsplit(".", 1)[-1].removesuffix(".py").rsplit("/", 1)[-1]
-        return cls(item.nodeid, tuple(sorted(int(p) for p in mark.args)), module, tuple(int(p) for p in when))
+        needs = item.get_closest_marker("zdm_requires_cassandra")
+        return cls(
+            item.nodeid,
+            tuple(sorted(int(p) for p in mark.args)),
+            module,
+            tuple(int(p) for p in when),
+            str(needs.args[0]) if needs is not None and needs.args else None,
+        )
 
     def applies(self, entering: int, proxy_phase: int | None) -> bool:
         """Whether entering ``entering`` requires this check, the proxy running with ``proxy_phase``'s."""
         return entering in self.phases and (not self.when_proxy_phase or proxy_phase in self.when_proxy_phase)
+
+    def not_applicable(self, cassandra: Mapping[str, str]) -> str | None:
+        """Why the check does not apply to clusters running ``cassandra`` (cluster -> release), or None.
+
+        Unknown releases (the environment never started) count as applicable: the check stays required.
+        """
+        if self.min_cassandra is None:
+            return None
+        return older_than(self.min_cassandra, cassandra)
+
+
+def release_tuple(release: str) -> tuple[int, ...]:
+    """``(4, 1, 10)`` for ``4.1.10`` (pre-release suffixes ignored), for comparing releases."""
+    parts = []
+    for part in release.split("-")[0].split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def older_than(line: str, cassandra: Mapping[str, str]) -> str | None:
+    """Which clusters run a release older than ``line`` (``origin runs Cassandra 4.1.10``), or None."""
+    wanted = release_tuple(line)
+    older = [
+        f"{cluster} runs Cassandra {release}"
+        for cluster, release in sorted(cassandra.items())
+        if release_tuple(release) and release_tuple(release)[: len(wanted)] < wanted
+    ]
+    return ", ".join(older) or None
 
 
 @dataclass
@@ -88,6 +128,8 @@ class GateResult:
     entering: int
     checks: list[CheckOutcome]
     reasons: list[str] = field(default_factory=list)
+    #: Checks not required on these clusters (what they use does not exist on a cluster's release).
+    not_applicable: list[CheckOutcome] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -129,6 +171,7 @@ class GateResult:
             "counts": self.counts,
             "reasons": self.reasons,
             "checks": [asdict(c) for c in self.checks],
+            "not_applicable": [asdict(c) for c in self.not_applicable],
         }
 
 
@@ -164,7 +207,13 @@ def collect_required(
             raise ZdmError(f"zdm_gate: could not collect the gate's suites {list(paths)}: {tail}")
         data = json.loads(manifest.read_text())
     return [
-        RequiredCheck(d["nodeid"], tuple(d["phases"]), d["suite"], tuple(d.get("when_proxy_phase", ())))
+        RequiredCheck(
+            d["nodeid"],
+            tuple(d["phases"]),
+            d["suite"],
+            tuple(d.get("when_proxy_phase", ())),
+            d.get("min_cassandra"),
+        )
         for d in data
     ]
 
@@ -183,16 +232,24 @@ def decide(
     deselected: set[str],
     collected: set[str] | None,
     proxy_phase: int | None = None,
+    cassandra: Mapping[str, str] | None = None,
 ) -> GateResult:
     """The verdict for entering ``entering`` from this run's outcomes.
 
     ``verdicts`` maps node ids to (PASSED|FAILED|ERROR|SKIPPED|XFAILED, reason) as the verification summary
     records them; ``collected`` is the set of node ids this run collected (None when unknown);
-    ``proxy_phase`` is the phase whose configuration the proxy runs with.
+    ``proxy_phase`` is the phase whose configuration the proxy runs with; ``cassandra`` the release each
+    cluster runs (checks marked ``zdm_requires_cassandra`` are not required where one is older).
     """
     checks: list[CheckOutcome] = []
+    not_applicable: list[CheckOutcome] = []
     for req in required:
         if not req.applies(entering, proxy_phase):
+            continue
+        why = req.not_applicable(cassandra or {})
+        if why is not None:
+            reason = f"needs Cassandra {req.min_cassandra} on both clusters; {why}"
+            not_applicable.append(CheckOutcome(req.nodeid, req.suite, "not applicable", reason))
             continue
         seen = verdicts.get(req.nodeid)
         if seen is not None:
@@ -214,7 +271,7 @@ def decide(
             reasons.append(f"no check in the gate's suites is marked zdm_required_for({entering})")
     else:
         verdict = PASS
-    return GateResult(verdict, entering, checks, reasons)
+    return GateResult(verdict, entering, checks, reasons, not_applicable)
 
 
 def write_gate_file(path: Path, content: Mapping[str, Any], redact: Any = None) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from pytest_zdm.environment import ZdmEnv
 from pytest_zdm.errors import UnsupportedControl, ZdmError
+from pytest_zdm.gate.verdict import older_than
 from pytest_zdm.plugin import disruption, stability
 from pytest_zdm.plugin.run import ENV_KEY, RUN_KEY, SEEN_BASELINE_KEY, SESSIONS_KEY, SETTINGS_KEY, environment
 from pytest_zdm.runtime.wait import poll
@@ -28,6 +29,9 @@ MARKERS = {
     "zdm_required_for": "zdm_required_for(*phases, when_proxy_phase=()): the check must pass before entering "
     "these ZDM phases (1 deploy proxy, 2 migrate data, 3 async dual reads, 4 reads on target, 5 clients on "
     "target); with when_proxy_phase, only while the proxy runs with one of those phases' configuration",
+    "zdm_requires_cassandra": "zdm_requires_cassandra(line): the check uses what exists only from this "
+    "Cassandra line on (e.g. '5.0' for vector columns); where a cluster runs an older release it is skipped "
+    "as not applicable, and the gate does not require it there",
 }
 
 
@@ -113,16 +117,26 @@ def destructive_refusal(target: str, settings: Settings) -> str | None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip destructive checks where not allowed, and stable-proxy checks when the proxy is not stable."""
+    """Skip the checks that cannot run here, with the reason.
+
+    Destructive checks where not allowed, stable-proxy checks when the proxy is not stable, and checks
+    that need a newer Cassandra than a cluster runs (not applicable: the gate does not require them).
+    """
     destructive = item.get_closest_marker("zdm_destructive") is not None
     stable = item.get_closest_marker("zdm_stable_proxy") is not None
-    if not (destructive or stable):
+    needs = item.get_closest_marker("zdm_requires_cassandra")
+    if not (destructive or stable or needs):
         return
     settings = item.config.stash[SETTINGS_KEY]
     try:
         env = environment(item.config)
     except ZdmError:
         return  # the zdm_env fixture reports the start-up failure as the check's error
+    if needs is not None:
+        releases = {c: str(env.info.versions[c]) for c in ("origin", "target") if env.info.versions.get(c)}
+        older = older_than(str(needs.args[0]), releases)
+        if older:
+            pytest.skip(f"not applicable: needs Cassandra {needs.args[0]} on both clusters; {older}")
     if destructive:
         refusal = destructive_refusal(env.target, settings)
         if refusal:

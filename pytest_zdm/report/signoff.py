@@ -110,6 +110,8 @@ class SignOff:
             "target": self.settings.zdm_target,
             "origin_cassandra": versions.get("origin"),
             "target_cassandra": versions.get("target"),
+            "origin_java": versions.get("origin_java"),
+            "target_java": versions.get("target_java"),
             "zdm_proxy": versions.get("proxy"),
             "zdm_proxy_commit": versions.get("proxy_commit"),
             "primary_cluster": self.settings.zdm_primary_cluster,
@@ -121,6 +123,12 @@ class SignOff:
             "finished": gate.now_iso(),
             "pytest_exit_status": int(exitstatus),
         }
+
+    def _cassandra_releases(self) -> dict[str, str]:
+        """The release each cluster reported (empty when the environment never started)."""
+        info = self._info()
+        versions = dict(info.versions) if info else {}
+        return {c: str(versions[c]) for c in ("origin", "target") if versions.get(c)}
 
     def _info(self) -> EnvironmentInfo | None:
         env_file = self.run_dir / "env.json"
@@ -141,6 +149,7 @@ class SignOff:
                 deselected=self.deselected,
                 collected=self.collected or None,
                 proxy_phase=self.settings.zdm_phase,
+                cassandra=self._cassandra_releases(),
             )
             if self.required_error:
                 if self.result.verdict == gate.PASS:
@@ -176,6 +185,8 @@ class SignOff:
         if len(self.result.reasons) > 40:
             more = len(self.result.reasons) - 40
             terminalreporter.write_line(f"... {more} more in {self.settings.zdm_gate_file}")
+        for check in self.result.not_applicable:
+            terminalreporter.write_line(f"NOT APPLICABLE {check.nodeid}: {check.reason}"[:400])
         colour = {"green": True} if self.result.verdict == gate.PASS else {"red": True}
         terminalreporter.write_line(self.result.headline(), bold=True, **colour)
         terminalreporter.write_line(f"verdict written to {self.settings.zdm_gate_file}")

@@ -30,6 +30,9 @@ class Settings:
     zdm_cache_dir: Path
     zdm_run_dir: Path
     zdm_cassandra_version: str
+    zdm_origin_cassandra_version: str
+    zdm_target_cassandra_version: str
+    zdm_java: Mapping[str, str]
     zdm_cassandra_home: Path | None
     zdm_cassandra_classpath: Path | None
     zdm_proxy_commit: str
@@ -75,6 +78,10 @@ class Settings:
     zdm_origin_password_file: Path | None
     zdm_target_password_file: Path | None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def cassandra_version(self, cluster: str) -> str:
+        """The Cassandra release ``origin`` or ``target`` runs (local and docker targets)."""
+        return str(getattr(self, f"zdm_{cluster}_cassandra_version"))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe copy for handing to the supervisor process (secrets included: never log it)."""
@@ -139,6 +146,17 @@ def resolve(
             f"zdm_proxy_env: {', '.join(secret_names)} holds a secret; expected it in the environment "
             f"variable PYTEST_ZDM_PROXY_ENV, never on the command line or in an ini file"
         )
+    own_versions = [
+        f"zdm_{c}_cassandra_version" for c in ("origin", "target") if values[f"zdm_{c}_cassandra_version"]
+    ]
+    for cluster in ("origin", "target"):
+        if values[f"zdm_{cluster}_cassandra_version"] is None:
+            values[f"zdm_{cluster}_cassandra_version"] = values["zdm_cassandra_version"]
+    if own_versions and (values["zdm_cassandra_home"] or values["zdm_cassandra_classpath"]):
+        raise SettingError(
+            f"{', '.join(own_versions)}: expected without zdm_cassandra_home / zdm_cassandra_classpath (one "
+            "installation serves both clusters; versions per cluster come from Maven Central)"
+        )
     if values["zdm_cassandra_home"] and values["zdm_cassandra_classpath"]:
         raise SettingError(
             "zdm_cassandra_home, zdm_cassandra_classpath: expected at most one of them, got both"
@@ -173,6 +191,8 @@ def readme_table() -> str:
         default = opt.default(Path("<rootdir>")) if opt.default else ""
         if opt.name == "zdm_cache_dir":
             default = "user cache dir/pytest-zdm"
+        elif opt.name in ("zdm_origin_cassandra_version", "zdm_target_cassandra_version"):
+            default = "zdm_cassandra_version"
         shown = str(default).lower() if isinstance(default, bool) else str(default)
         if isinstance(default, tuple):
             shown = ",".join(default)

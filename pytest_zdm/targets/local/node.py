@@ -1,4 +1,4 @@
-"""One real single-node Apache Cassandra cluster run from its Maven jars.
+"""One real single-node Apache Cassandra cluster run from its Maven jars, on the Java of its release.
 
 The node gets its own cluster name, directories and loopback ports, PasswordAuthenticator with the
 ``cassandra``/``cassandra`` superuser, a small fixed heap, and (unless ``fast_boot`` is off) the system
@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import shutil
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 from pytest_zdm.lab.cassandra import (
     FAST_BOOT_PROPERTIES,
-    JVM_OPTIONS,
     LOGBACK_XML,
     READY_LINE,
     NodeConfig,
+    jvm_options,
     render_yaml,
 )
-from pytest_zdm.provision import CassandraArtifact, require_tool
+from pytest_zdm.provision import CassandraArtifact
 from pytest_zdm.runtime.logs import LogWatcher
 from pytest_zdm.runtime.process import LoggedProcess
 
@@ -28,13 +29,14 @@ class CassandraNode:
     """Lifecycle of one node: write its config, start, wait for ready, stop, pause."""
 
     def __init__(self, cfg: NodeConfig, artifact: CassandraArtifact, *, timeout: float) -> None:
-        self.cfg = cfg
+        self.cfg = replace(cfg, version=artifact.version)  # the yaml follows the jars actually run
         self.artifact = artifact
         self.timeout = timeout
         self.log_path = cfg.directory / "logs" / "system.log"
         self.log = LogWatcher(self.log_path)
         self._process: LoggedProcess | None = None
-        self._java = require_tool("java", "the local target runs Cassandra on Java 11 or 17")
+        self._java = artifact.java_path
+        self._java_major = artifact.java.major if artifact.java is not None else 17
 
     @property
     def conf_dir(self) -> Path:
@@ -63,7 +65,7 @@ class CassandraNode:
             self._java,
             f"-Xms{self.cfg.heap}",
             f"-Xmx{self.cfg.heap}",
-            *JVM_OPTIONS,
+            *jvm_options(self._java_major),
             *(f"-D{k}={v}" for k, v in props.items()),
             "-cp",
             f"{self.conf_dir}:{self.artifact.classpath}",

@@ -1,8 +1,10 @@
-"""The embedded default target: two real Cassandra 5.0 nodes and a real zdm-proxy on loopback.
+"""The embedded default target: two real Cassandra nodes and a real zdm-proxy on loopback.
 
-Origin and target are independent single-node clusters (own cluster names, directories and ports); the
-proxy is pointed at both with real ``ZDM_*`` settings. Everything listens on 127.0.0.1 on ports picked free
-at plan time, so a run never collides with another run or with a crashed run's leftovers.
+Origin and target are independent single-node clusters (own cluster names, directories, ports, and
+Cassandra versions: ``zdm_origin_cassandra_version``, ``zdm_target_cassandra_version``, each on the Java
+its release runs on); the proxy is pointed at both with real ``ZDM_*`` settings. Everything listens on
+127.0.0.1 on ports picked free at plan time, so a run never collides with another run or with a crashed
+run's leftovers.
 
 Ready means what a migration team would check by hand: a CQL login works on each cluster and through the
 proxy, and the proxy's ``/health/readiness`` is 200 with both clusters UP.
@@ -70,8 +72,9 @@ class LocalTarget(NodeAndProxyControls, Target):
     def report_header(cls, settings: Settings, plan: Mapping[str, Any]) -> list[str]:
         """Planned endpoints, the artifacts and the proxy's routing, before anything starts."""
         planned = cls.planned_info(plan)
+        origin, target = (settings.cassandra_version(c) for c in CLUSTERS)
         cassandra = (
-            f"Cassandra {settings.zdm_cassandra_version} (Maven jars)"
+            f"Cassandra origin {origin}, target {target} (Maven jars)"
             if not (settings.zdm_cassandra_home or settings.zdm_cassandra_classpath)
             else f"Cassandra from {settings.zdm_cassandra_home or settings.zdm_cassandra_classpath}"
         )
@@ -113,7 +116,9 @@ class LocalTarget(NodeAndProxyControls, Target):
         settings = self.settings
         begin = time.monotonic()
         deadline = begin + settings.zdm_startup_timeout
-        cassandra = provision_cassandra(settings, progress)
+        artifacts = {
+            c: provision_cassandra(settings, progress, settings.cassandra_version(c)) for c in CLUSTERS
+        }
         proxy_artifact = provision_proxy(settings, progress)
         ports = self._ports(plan)
         for cluster in CLUSTERS:
@@ -127,12 +132,14 @@ class LocalTarget(NodeAndProxyControls, Target):
                 heap=settings.zdm_cassandra_heap,
                 fast_boot=settings.zdm_fast_boot,
                 datacenter=DATACENTER,
+                version=artifacts[cluster].version,
             )
-            self.nodes[cluster] = CassandraNode(cfg, cassandra, timeout=settings.zdm_startup_timeout)
+            self.nodes[cluster] = CassandraNode(cfg, artifacts[cluster], timeout=settings.zdm_startup_timeout)
         boot = "fast-boot properties" if settings.zdm_fast_boot else "stock start-up settings"
+        what = {c: f"Cassandra {a.version} on {a.java or 'java on PATH'}" for c, a in artifacts.items()}
         progress(
-            f"starting origin ({LOOPBACK}:{ports['origin_native']}) and target ({LOOPBACK}:"
-            f"{ports['target_native']}) Cassandra {cassandra.version} nodes, "
+            f"starting origin ({LOOPBACK}:{ports['origin_native']}, {what['origin']}) and target "
+            f"({LOOPBACK}:{ports['target_native']}, {what['target']}) nodes, "
             f"heap {settings.zdm_cassandra_heap}, {boot}; logs in {self.run_dir}"
         )
         for node in self.nodes.values():
@@ -168,6 +175,9 @@ class LocalTarget(NodeAndProxyControls, Target):
             raise _startup_failure("zdm-proxy", f"CQL login through the proxy failed: {error}", proxy.log)
         progress(f"zdm-proxy ready after {time.monotonic() - begin:.1f}s (pid {proxy.pid})")
         versions = {cluster: self._release_version(cluster) for cluster in CLUSTERS}
+        for cluster, artifact in artifacts.items():
+            if artifact.java is not None:
+                versions[f"{cluster}_java"] = artifact.java.version
         versions["proxy"] = proxy_artifact.version
         if proxy_artifact.commit:
             versions["proxy_commit"] = proxy_artifact.commit
