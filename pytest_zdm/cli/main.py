@@ -30,6 +30,9 @@ from pytest_zdm.targets import target_class
 PROVISION_SETTINGS = (
     "zdm_cache_dir",
     "zdm_cassandra_version",
+    "zdm_origin_cassandra_version",
+    "zdm_target_cassandra_version",
+    "zdm_java",
     "zdm_cassandra_home",
     "zdm_cassandra_classpath",
     "zdm_proxy_commit",
@@ -102,8 +105,12 @@ def _add_settings(parser: argparse.ArgumentParser, names: Iterable[str]) -> None
 def cmd_provision(args: argparse.Namespace) -> int:
     """Fetch and verify Cassandra's jars and the zdm-proxy binary."""
     settings = _settings(args)
-    cassandra = provision_cassandra(settings, _say)
-    print(f"cassandra {cassandra.version}: {len(cassandra.jars)} jars ({cassandra.source})")
+    for version in dict.fromkeys(settings.cassandra_version(c) for c in ("origin", "target")):
+        cassandra = provision_cassandra(settings, _say, version)
+        print(
+            f"cassandra {cassandra.version}: {len(cassandra.jars)} jars ({cassandra.source}), "
+            f"{cassandra.java or 'java on PATH'}"
+        )
     if not args.cassandra_only:
         proxy = provision_proxy(settings, _say)
         print(

@@ -164,12 +164,14 @@ OPTIONS: tuple[Option, ...] = (
         "Cassandra version of the origin cluster (local and docker targets), as zdm_cassandra_version; "
         "default: zdm_cassandra_version",
         values.cassandra_version(CASSANDRA_RELEASES),
+        env="PYTEST_ZDM_ORIGIN_CASSANDRA_VERSION",
     ),
     Option(
         "zdm_target_cassandra_version",
         "Cassandra version of the target cluster (local and docker targets), as zdm_cassandra_version; "
         "default: zdm_cassandra_version",
         values.cassandra_version(CASSANDRA_RELEASES),
+        env="PYTEST_ZDM_TARGET_CASSANDRA_VERSION",
     ),
     Option(
         "zdm_java",
