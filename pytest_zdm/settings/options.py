@@ -275,6 +275,19 @@ OPTIONS: tuple[Option, ...] = (
         env="PYTEST_ZDM_DOCKER_CASSANDRA_IMAGE",
     ),
     Option(
+        "zdm_docker_origin_cassandra_image",
+        "image of the docker target's origin Cassandra container (an older release, e.g. cassandra:4.1); "
+        "default: zdm_docker_cassandra_image",
+        values.image,
+        env="PYTEST_ZDM_DOCKER_ORIGIN_CASSANDRA_IMAGE",
+    ),
+    Option(
+        "zdm_docker_target_cassandra_image",
+        "image of the docker target's target Cassandra container; default: zdm_docker_cassandra_image",
+        values.image,
+        env="PYTEST_ZDM_DOCKER_TARGET_CASSANDRA_IMAGE",
+    ),
+    Option(
         "zdm_docker_proxy_image",
         "image of the docker target's zdm-proxy container",
         values.image,

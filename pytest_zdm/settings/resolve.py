@@ -47,6 +47,8 @@ class Settings:
     zdm_read_mode: str
     zdm_proxy_env: Mapping[str, str]
     zdm_docker_cassandra_image: str
+    zdm_docker_origin_cassandra_image: str
+    zdm_docker_target_cassandra_image: str
     zdm_docker_proxy_image: str
     zdm_docker_network: str
     zdm_compare_tables: tuple[str, ...]
@@ -152,6 +154,9 @@ def resolve(
     for cluster in ("origin", "target"):
         if values[f"zdm_{cluster}_cassandra_version"] is None:
             values[f"zdm_{cluster}_cassandra_version"] = values["zdm_cassandra_version"]
+    for cluster in ("origin", "target"):
+        if values[f"zdm_docker_{cluster}_cassandra_image"] is None:
+            values[f"zdm_docker_{cluster}_cassandra_image"] = values["zdm_docker_cassandra_image"]
     if own_versions and (values["zdm_cassandra_home"] or values["zdm_cassandra_classpath"]):
         raise SettingError(
             f"{', '.join(own_versions)}: expected without zdm_cassandra_home / zdm_cassandra_classpath (one "
@@ -193,6 +198,8 @@ def readme_table() -> str:
             default = "user cache dir/pytest-zdm"
         elif opt.name in ("zdm_origin_cassandra_version", "zdm_target_cassandra_version"):
             default = "zdm_cassandra_version"
+        elif opt.name in ("zdm_docker_origin_cassandra_image", "zdm_docker_target_cassandra_image"):
+            default = "zdm_docker_cassandra_image"
         shown = str(default).lower() if isinstance(default, bool) else str(default)
         if isinstance(default, tuple):
             shown = ",".join(default)
