@@ -234,6 +234,15 @@ OPTIONS: tuple[Option, ...] = (
         is_flag=True,
     ),
     Option(
+        "zdm_boot_cache",
+        "start fast-boot Cassandra nodes (local target) from a class-data (AppCDS) archive and a template "
+        "data directory made once per release and configuration, cached with its jars (false: every node "
+        "loads its classes and initialises its system keyspaces itself)",
+        values.boolean,
+        lambda _: True,
+        is_flag=True,
+    ),
+    Option(
         "zdm_startup_timeout",
         "seconds allowed for the environment to become ready",
         values.seconds,

@@ -41,6 +41,7 @@ class Settings:
     zdm_proxy_source_sha256: str | None
     zdm_cassandra_heap: str
     zdm_fast_boot: bool
+    zdm_boot_cache: bool
     zdm_startup_timeout: float
     zdm_protocol_version: str
     zdm_primary_cluster: str

@@ -17,16 +17,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pytest_zdm.cql import connect, login_error, release_version, wait_for_login
-from pytest_zdm.errors import StartupError
+from pytest_zdm.errors import ProvisionError, StartupError
 from pytest_zdm.lab.cassandra import DATACENTER, SUPERUSER, NodeConfig
 from pytest_zdm.lab.proxy import ProxyConfig
 from pytest_zdm.model import CLUSTERS, Control, CqlEndpoint, Credentials, EnvironmentInfo, Progress
-from pytest_zdm.provision import provision_cassandra, provision_proxy
+from pytest_zdm.provision import CassandraArtifact, provision_cassandra, provision_proxy
 from pytest_zdm.runtime.logs import LogWatcher
 from pytest_zdm.runtime.ports import LOOPBACK, free_ports, is_free
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets.base import Target
 from pytest_zdm.targets.controls import NodeAndProxyControls
+from pytest_zdm.targets.local import bootcache
+from pytest_zdm.targets.local.bootcache import BootCache
 from pytest_zdm.targets.local.node import CassandraNode
 from pytest_zdm.targets.local.proxy import ZdmProxyProcess
 
@@ -120,6 +122,7 @@ class LocalTarget(NodeAndProxyControls, Target):
             c: provision_cassandra(settings, progress, settings.cassandra_version(c)) for c in CLUSTERS
         }
         proxy_artifact = provision_proxy(settings, progress)
+        caches = self._boot_caches(artifacts, progress)
         ports = self._ports(plan)
         for cluster in CLUSTERS:
             cfg = NodeConfig(
@@ -134,7 +137,9 @@ class LocalTarget(NodeAndProxyControls, Target):
                 datacenter=DATACENTER,
                 version=artifacts[cluster].version,
             )
-            self.nodes[cluster] = CassandraNode(cfg, artifacts[cluster], timeout=settings.zdm_startup_timeout)
+            self.nodes[cluster] = CassandraNode(
+                cfg, artifacts[cluster], timeout=settings.zdm_startup_timeout, boot_cache=caches.get(cluster)
+            )
         boot = "fast-boot properties" if settings.zdm_fast_boot else "stock start-up settings"
         what = {c: f"Cassandra {a.version} on {a.java or 'java on PATH'}" for c, a in artifacts.items()}
         progress(
@@ -198,6 +203,29 @@ class LocalTarget(NodeAndProxyControls, Target):
             proxy_settings=proxy_cfg.public_environment(),
         )
 
+    def _boot_caches(
+        self, artifacts: Mapping[str, CassandraArtifact], progress: Progress
+    ) -> dict[str, BootCache]:
+        """Each cluster's boot cache (built on first use); none with stock settings or when it cannot be had.
+
+        A boot cache that cannot be built is not a reason to fail the run: the nodes boot without it, and
+        the progress line says why.
+        """
+        settings = self.settings
+        if not (settings.zdm_fast_boot and settings.zdm_boot_cache):
+            return {}
+        caches: dict[str, BootCache] = {}
+        for cluster, artifact in artifacts.items():
+            names = tuple(f"zdm-{c}" for c, a in artifacts.items() if a.version == artifact.version)
+            try:
+                caches[cluster] = bootcache.ensure(
+                    artifact, names, cache_dir=settings.zdm_cache_dir, heap=settings.zdm_cassandra_heap,
+                    progress=progress,
+                )  # fmt: skip
+            except (ProvisionError, StartupError, OSError, TimeoutError) as exc:
+                progress(f"booting {cluster} without the boot cache: {str(exc).splitlines()[0]}")
+        return caches
+
     @staticmethod
     def _step(step: Callable[[], None], what: str, log: LogWatcher) -> None:
         try:
@@ -214,7 +242,12 @@ class LocalTarget(NodeAndProxyControls, Target):
 
     def _release_version(self, cluster: str) -> str:
         cfg = self.nodes[cluster].cfg
-        client = connect(CqlEndpoint(cfg.host, cfg.native_port, cfg.datacenter), SUPERUSER)
+        client = connect(
+            CqlEndpoint(cfg.host, cfg.native_port, cfg.datacenter),
+            SUPERUSER,
+            schema_metadata_enabled=False,
+            token_metadata_enabled=False,
+        )
         try:
             return release_version(client)
         finally:
