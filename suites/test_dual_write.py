@@ -9,7 +9,6 @@ Reads are proven to come from the primary by writing different data straight to 
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -436,8 +435,16 @@ def test_async_dual_reads_reach_the_secondary(zdm_env, ks, pk, proxy_session, pa
     before = scrape(zdm_env.info.proxy_http)
     for _ in range(20):
         proxy_session.execute(f"SELECT v FROM {ks}.routing WHERE k = %s", (pk,))
-    time.sleep(1.0)  # async reads are fire-and-forget: let them finish
-    delta = scrape(zdm_env.info.proxy_http).delta(before)
+
+    def finished() -> Any:  # async reads are fire-and-forget: wait until the proxy has counted them
+        delta = scrape(zdm_env.info.proxy_http).delta(before)
+        done = delta.value("zdm_async_request_duration_seconds_count", type="reads")
+        return delta if done + delta.value("zdm_async_requests_failed_total") >= 20 else None
+
+    try:
+        delta = wait_until(finished, timeout=5, what="20 async reads counted by the proxy", interval=0.1)
+    except AssertionError:  # judged below, with what was counted
+        delta = scrape(zdm_env.info.proxy_http).delta(before)
     sent = delta.value("zdm_async_request_duration_seconds_count", type="reads")
     failed = delta.value("zdm_async_requests_failed_total")
     assert sent >= 20, (
