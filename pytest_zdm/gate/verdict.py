@@ -182,40 +182,72 @@ def builtin_suites() -> Path:
     return Path(suites.__file__).resolve().parent
 
 
-def collect_required(
-    paths: Sequence[str], *, invocation_dir: Path, rootdir: Path, inifile: Path | None
-) -> list[RequiredCheck]:
-    """Every check under ``paths`` marked ``zdm_required_for``, found by a collect-only subprocess."""
-    with tempfile.TemporaryDirectory(prefix="zdm-gate-") as tmp:
-        manifest = Path(tmp) / "manifest.json"
+class RequiredCollection:
+    """The gate's ``--collect-only`` subprocess, started at once and read when the verdict is due.
+
+    It takes seconds (a Python start and a collection of every suite) that would otherwise pass before the
+    first check; the checks and the environment's start run meanwhile.
+    """
+
+    def __init__(
+        self, paths: Sequence[str], *, invocation_dir: Path, rootdir: Path, inifile: Path | None
+    ) -> None:
+        self.paths = list(paths)
+        self._tmp = tempfile.TemporaryDirectory(prefix="zdm-gate-")
+        self._manifest = Path(self._tmp.name) / "manifest.json"
+        self._output = Path(self._tmp.name) / "output.txt"
         cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                "-o", "addopts=", "--rootdir", str(rootdir)]  # fmt: skip
         if inifile is not None:
             cmd += ["-c", str(inifile)]
-        cmd += list(paths)
-        env = {**os.environ, MANIFEST_ENV: str(manifest)}
+        cmd += self.paths
+        env = {**os.environ, MANIFEST_ENV: str(self._manifest)}
         env.pop("PYTEST_XDIST_WORKER", None)
         env.pop("PYTEST_ADDOPTS", None)
+        with self._output.open("wb") as out:
+            self._proc = subprocess.Popen(
+                cmd,
+                cwd=invocation_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self._deadline = time.monotonic() + _COLLECT_TIMEOUT
+
+    def result(self) -> list[RequiredCheck]:
+        """The required checks (waits for the subprocess, bounded by its own time limit)."""
         try:
-            proc = subprocess.run(cmd, cwd=invocation_dir, env=env, capture_output=True, text=True,
-                                  timeout=_COLLECT_TIMEOUT, check=False)  # fmt: skip
-        except subprocess.TimeoutExpired:
-            limit = f"{_COLLECT_TIMEOUT:.0f}s"
-            raise ZdmError(f"zdm_gate: collecting the gate's suites took over {limit}") from None
-        if not manifest.exists() or proc.returncode not in (0, 5):
-            tail = " ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-            raise ZdmError(f"zdm_gate: could not collect the gate's suites {list(paths)}: {tail}")
-        data = json.loads(manifest.read_text())
-    return [
-        RequiredCheck(
-            d["nodeid"],
-            tuple(d["phases"]),
-            d["suite"],
-            tuple(d.get("when_proxy_phase", ())),
-            d.get("min_cassandra"),
-        )
-        for d in data
-    ]
+            try:
+                code = self._proc.wait(timeout=max(1.0, self._deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+                limit = f"{_COLLECT_TIMEOUT:.0f}s"
+                raise ZdmError(f"zdm_gate: collecting the gate's suites took over {limit}") from None
+            if not self._manifest.exists() or code not in (0, 5):
+                tail = " ".join(self._output.read_text(errors="replace").strip().splitlines()[-3:])
+                raise ZdmError(f"zdm_gate: could not collect the gate's suites {self.paths}: {tail}")
+            data = json.loads(self._manifest.read_text())
+        finally:
+            self._tmp.cleanup()
+        return [
+            RequiredCheck(
+                d["nodeid"],
+                tuple(d["phases"]),
+                d["suite"],
+                tuple(d.get("when_proxy_phase", ())),
+                d.get("min_cassandra"),
+            )
+            for d in data
+        ]
+
+
+def collect_required(
+    paths: Sequence[str], *, invocation_dir: Path, rootdir: Path, inifile: Path | None
+) -> list[RequiredCheck]:
+    """Every check under ``paths`` marked ``zdm_required_for``, found by a collect-only subprocess."""
+    return RequiredCollection(paths, invocation_dir=invocation_dir, rootdir=rootdir, inifile=inifile).result()
 
 
 def write_manifest(path: Path, items: Iterable[Any]) -> None:

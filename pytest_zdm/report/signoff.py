@@ -57,6 +57,7 @@ class SignOff:
         self.started = gate.now_iso()
         self.required: list[gate.RequiredCheck] | None = None
         self.required_error = ""
+        self._collection: gate.RequiredCollection | None = None
         self.deselected: set[str] = set()
         self.collected: set[str] = set()
         self.result: gate.GateResult | None = None
@@ -64,7 +65,7 @@ class SignOff:
     # --- what this run selected ----------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Find the gate's required checks before anything runs (a broken suite shows up at once).
+        """Start finding the gate's required checks, in a subprocess that runs beside the checks.
 
         A ``--collect-only`` run runs no check, so it decides nothing and must not overwrite the verdict of
         a real run: the gate is off for it.
@@ -72,15 +73,22 @@ class SignOff:
         if self.settings.zdm_gate is None or self.config.option.collectonly:
             return
         paths = self.settings.zdm_gate_suites or _gate_paths(self.config, self.settings)
-        try:
-            self.required = gate.collect_required(
-                paths,
-                invocation_dir=Path(self.config.invocation_params.dir),
-                rootdir=Path(str(self.config.rootpath)),
-                inifile=Path(str(self.config.inipath)) if self.config.inipath else None,
-            )
-        except ZdmError as exc:
-            self.required_error = str(exc)
+        self._collection = gate.RequiredCollection(
+            paths,
+            invocation_dir=Path(self.config.invocation_params.dir),
+            rootdir=Path(str(self.config.rootpath)),
+            inifile=Path(str(self.config.inipath)) if self.config.inipath else None,
+        )
+
+    def _required(self) -> list[gate.RequiredCheck]:
+        """The gate's required checks, collected meanwhile by the subprocess started with the session."""
+        if self.required is None and self._collection is not None:
+            try:
+                self.required = self._collection.result()
+            except ZdmError as exc:
+                self.required_error = str(exc)
+            self._collection = None
+        return self.required or []
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         """Checks deselected in this process (no xdist)."""
@@ -144,7 +152,7 @@ class SignOff:
         if self.settings.zdm_gate is not None and not self.config.option.collectonly:
             self.result = gate.decide(
                 self.settings.zdm_gate,
-                self.required or [],
+                self._required(),
                 self.summary.verdicts(),
                 deselected=self.deselected,
                 collected=self.collected or None,
