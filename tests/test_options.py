@@ -68,13 +68,15 @@ def test_report_header_shows_target_endpoints_and_versions(pytester, monkeypatch
             "zdm: target local, run dir *",
             "zdm: endpoints (planned) origin 127.0.0.1:*, target 127.0.0.1:*, proxy 127.0.0.1:*, "
             "proxy health/metrics http://127.0.0.1:*",
-            "zdm: Cassandra 5.0.6 (Maven jars), zdm-proxy commit 02d423db4da1 (go install*), primary ORIGIN, "
-            "read mode PRIMARY_ONLY, CQL protocol v4",
+            "zdm: Cassandra origin 5.0.6, target 5.0.6 (Maven jars), zdm-proxy commit 02d423db4da1 "
+            "(go install*), primary ORIGIN, read mode PRIMARY_ONLY, CQL protocol v4",
         ]
     )
+    result = pytester.runpytest("--zdm-origin-cassandra-version=4.1")
+    result.stdout.fnmatch_lines(["zdm: Cassandra origin 4.1.10, target 5.0.6 (Maven jars), *"])
     result = pytester.runpytest("--zdm-proxy-binary=/bin/sh", "--zdm-primary-cluster=target")
     result.stdout.fnmatch_lines(
-        ["zdm: Cassandra 5.0.6 (Maven jars), zdm-proxy binary /bin/sh, primary TARGET, *"]
+        ["zdm: Cassandra origin 5.0.6, target 5.0.6 (Maven jars), zdm-proxy binary /bin/sh, primary TARGET*"]
     )
 
 

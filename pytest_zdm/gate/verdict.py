@@ -73,6 +73,9 @@ class RequiredCheck:
     needs: tuple[str, ...] = ()
     #: Marked ``zdm_destructive``: never run against production, so a rehearsal may cover it.
     destructive: bool = False
+    #: The check uses what exists only from this Cassandra line on (``zdm_requires_cassandra``): it is
+    #: required only where both clusters run at least that line.
+    min_cassandra: str | None = None
 
     @property
     def key(self) -> str:
@@ -95,6 +98,7 @@ class RequiredCheck:
         # installed, ``suites.test_x`` in a checkout): ``test_x``.
         module = getattr(getattr(item, "module", None), "__name__", "") or item.nodeid.split("::")[0]
         module = module.rsplit(".", 1)[-1].removesuffix(".py").rsplit("/", 1)[-1]
+        requires = item.get_closest_marker("zdm_requires_cassandra")
         return cls(
             item.nodeid,
             tuple(sorted(int(p) for p in mark.args)),
@@ -102,11 +106,42 @@ class RequiredCheck:
             tuple(int(p) for p in when),
             tuple(sorted(c.value for c in needs_of(item))),
             item.get_closest_marker("zdm_destructive") is not None,
+            str(requires.args[0]) if requires is not None and requires.args else None,
         )
 
     def applies(self, entering: int, proxy_phase: int | None) -> bool:
         """Whether entering ``entering`` requires this check, the proxy running with ``proxy_phase``'s."""
         return entering in self.phases and (not self.when_proxy_phase or proxy_phase in self.when_proxy_phase)
+
+    def not_applicable(self, cassandra: Mapping[str, str]) -> str | None:
+        """Why the check does not apply to clusters running ``cassandra`` (cluster -> release), or None.
+
+        Unknown releases (the environment never started) count as applicable: the check stays required.
+        """
+        if self.min_cassandra is None:
+            return None
+        return older_than(self.min_cassandra, cassandra)
+
+
+def release_tuple(release: str) -> tuple[int, ...]:
+    """``(4, 1, 10)`` for ``4.1.10`` (pre-release suffixes ignored), for comparing releases."""
+    parts = []
+    for part in release.split("-")[0].split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def older_than(line: str, cassandra: Mapping[str, str]) -> str | None:
+    """Which clusters run a release older than ``line`` (``origin runs Cassandra 4.1.10``), or None."""
+    wanted = release_tuple(line)
+    older = [
+        f"{cluster} runs Cassandra {release}"
+        for cluster, release in sorted(cassandra.items())
+        if release_tuple(release) and release_tuple(release)[: len(wanted)] < wanted
+    ]
+    return ", ".join(older) or None
 
 
 @dataclass
@@ -127,6 +162,8 @@ class GateResult:
     entering: int
     checks: list[CheckOutcome]
     reasons: list[str] = field(default_factory=list)
+    #: Checks not required on these clusters (what they use does not exist on a cluster's release).
+    not_applicable: list[CheckOutcome] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -171,6 +208,7 @@ class GateResult:
             "counts": self.counts,
             "reasons": self.reasons,
             "checks": [asdict(c) for c in self.checks],
+            "not_applicable": [asdict(c) for c in self.not_applicable],
         }
 
 
@@ -181,41 +219,74 @@ def builtin_suites() -> Path:
     return Path(suites.__file__).resolve().parent
 
 
-def collect_required(
-    paths: Sequence[str], *, invocation_dir: Path, rootdir: Path, inifile: Path | None
-) -> list[RequiredCheck]:
-    """Every check under ``paths`` marked ``zdm_required_for``, found by a collect-only subprocess."""
-    with tempfile.TemporaryDirectory(prefix="zdm-gate-") as tmp:
-        manifest = Path(tmp) / "manifest.json"
+class RequiredCollection:
+    """The gate's ``--collect-only`` subprocess, started at once and read when the verdict is due.
+
+    It takes seconds (a Python start and a collection of every suite) that would otherwise pass before the
+    first check; the checks and the environment's start run meanwhile.
+    """
+
+    def __init__(
+        self, paths: Sequence[str], *, invocation_dir: Path, rootdir: Path, inifile: Path | None
+    ) -> None:
+        self.paths = list(paths)
+        self._tmp = tempfile.TemporaryDirectory(prefix="zdm-gate-")
+        self._manifest = Path(self._tmp.name) / "manifest.json"
+        self._output = Path(self._tmp.name) / "output.txt"
         cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                "-o", "addopts=", "--rootdir", str(rootdir)]  # fmt: skip
         if inifile is not None:
             cmd += ["-c", str(inifile)]
-        cmd += list(paths)
-        env = {**os.environ, MANIFEST_ENV: str(manifest)}
+        cmd += self.paths
+        env = {**os.environ, MANIFEST_ENV: str(self._manifest)}
         env.pop("PYTEST_XDIST_WORKER", None)
         env.pop("PYTEST_ADDOPTS", None)
+        with self._output.open("wb") as out:
+            self._proc = subprocess.Popen(
+                cmd,
+                cwd=invocation_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self._deadline = time.monotonic() + _COLLECT_TIMEOUT
+
+    def result(self) -> list[RequiredCheck]:
+        """The required checks (waits for the subprocess, bounded by its own time limit)."""
         try:
-            proc = subprocess.run(cmd, cwd=invocation_dir, env=env, capture_output=True, text=True,
-                                  timeout=_COLLECT_TIMEOUT, check=False)  # fmt: skip
-        except subprocess.TimeoutExpired:
-            limit = f"{_COLLECT_TIMEOUT:.0f}s"
-            raise ZdmError(f"zdm_gate: collecting the gate's suites took over {limit}") from None
-        if not manifest.exists() or proc.returncode not in (0, 5):
-            tail = " ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-            raise ZdmError(f"zdm_gate: could not collect the gate's suites {list(paths)}: {tail}")
-        data = json.loads(manifest.read_text())
-    return [
-        RequiredCheck(
-            d["nodeid"],
-            tuple(d["phases"]),
-            d["suite"],
-            tuple(d.get("when_proxy_phase", ())),
-            tuple(d.get("needs", ())),
-            bool(d.get("destructive")),
-        )
-        for d in data
-    ]
+            try:
+                code = self._proc.wait(timeout=max(1.0, self._deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+                limit = f"{_COLLECT_TIMEOUT:.0f}s"
+                raise ZdmError(f"zdm_gate: collecting the gate's suites took over {limit}") from None
+            if not self._manifest.exists() or code not in (0, 5):
+                tail = " ".join(self._output.read_text(errors="replace").strip().splitlines()[-3:])
+                raise ZdmError(f"zdm_gate: could not collect the gate's suites {self.paths}: {tail}")
+            data = json.loads(self._manifest.read_text())
+        finally:
+            self._tmp.cleanup()
+        return [
+            RequiredCheck(
+                d["nodeid"],
+                tuple(d["phases"]),
+                d["suite"],
+                tuple(d.get("when_proxy_phase", ())),
+                tuple(d.get("needs", ())),
+                bool(d.get("destructive")),
+                d.get("min_cassandra"),
+            )
+            for d in data
+        ]
+
+
+def collect_required(
+    paths: Sequence[str], *, invocation_dir: Path, rootdir: Path, inifile: Path | None
+) -> list[RequiredCheck]:
+    """Every check under ``paths`` marked ``zdm_required_for``, found by a collect-only subprocess."""
+    return RequiredCollection(paths, invocation_dir=invocation_dir, rootdir=rootdir, inifile=inifile).result()
 
 
 def write_manifest(path: Path, items: Iterable[Any]) -> None:
@@ -234,20 +305,29 @@ def decide(
     proxy_phase: int | None = None,
     rehearsed: Mapping[str, str] | None = None,
     rehearsal_note: str = "",
+    cassandra: Mapping[str, str] | None = None,
 ) -> GateResult:
     """The verdict for entering ``entering`` from this run's outcomes.
 
     ``verdicts`` maps node ids to (PASSED|FAILED|ERROR|SKIPPED|XFAILED, reason) as the verification summary
     records them; ``collected`` is the set of node ids this run collected (None when unknown);
-    ``proxy_phase`` is the phase whose configuration the proxy runs with. ``rehearsed`` maps the keys
-    (:attr:`RequiredCheck.key`) of destructive checks an accepted rehearsal passed to where it did; they
-    count as passed when this run did not run them. ``rehearsal_note`` is added to the reason of the
-    destructive checks left uncovered (e.g. why the rehearsal given was not accepted).
+    ``proxy_phase`` is the phase whose configuration the proxy runs with; ``cassandra`` the release each
+    cluster runs (checks marked ``zdm_requires_cassandra`` are not required where one is older).
+    ``rehearsed`` maps the keys (:attr:`RequiredCheck.key`) of destructive checks an accepted rehearsal
+    passed to where it did; they count as passed when this run did not run them. ``rehearsal_note`` is
+    added to the reason of the destructive checks left uncovered (e.g. why the rehearsal given was not
+    accepted).
     """
     rehearsed = rehearsed or {}
     checks: list[CheckOutcome] = []
+    not_applicable: list[CheckOutcome] = []
     for req in required:
         if not req.applies(entering, proxy_phase):
+            continue
+        why = req.not_applicable(cassandra or {})
+        if why is not None:
+            reason = f"needs Cassandra {req.min_cassandra} on both clusters; {why}"
+            not_applicable.append(CheckOutcome(req.nodeid, req.suite, "not applicable", reason))
             continue
         seen = verdicts.get(req.nodeid)
         if req.destructive and (seen is None or seen[0] in ("SKIPPED", "XFAILED")) and req.key in rehearsed:
@@ -274,7 +354,7 @@ def decide(
             reasons.append(f"no check in the gate's suites is marked zdm_required_for({entering})")
     else:
         verdict = PASS
-    return GateResult(verdict, entering, checks, reasons)
+    return GateResult(verdict, entering, checks, reasons, not_applicable)
 
 
 def write_gate_file(path: Path, content: Mapping[str, Any], redact: Any = None) -> None:

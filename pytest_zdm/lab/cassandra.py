@@ -2,7 +2,16 @@
 
 The ``local`` target runs them from the Maven jars, the ``docker`` target in locally built or official
 images; both use the same ``cassandra.yaml``, JVM options and fast-boot properties from here, so the two
-labs behave alike. Facts from Cassandra's own launch scripts and conf files (5.0 line).
+labs behave alike. Facts from Cassandra's own launch scripts and conf files, checked per line against
+each release's jars (``Config`` fields, the property names its classes read):
+
+- ``cassandra.yaml``: 4.1 renamed the keys with units (``commitlog_sync_period_in_ms`` became
+  ``commitlog_sync_period: 10000ms``, ``commitlog_segment_size_in_mb`` became ``commitlog_segment_size``);
+  4.0 knows only the old names, 4.1 and 5.0 the new ones (and the old as deprecated aliases).
+- JVM options: ``conf/jvm11-server.options`` on Java 11 (4.0, 4.1, and 5.0 when run on 11),
+  ``conf/jvm17-server.options`` on Java 17 (5.0 only). G1 on every line: 4.x's files still default to
+  CMS on Java 11, which the lab does not use so that every version runs on the same collector.
+- Fast-boot properties: every one below is read by 4.0.19, 4.1.10 and 5.0.6 alike.
 """
 
 from __future__ import annotations
@@ -11,11 +20,38 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_zdm.model import Credentials
+from pytest_zdm.settings import CASSANDRA_VERSION
 
 #: The superuser of a fresh cluster: the lab's clusters keep it (they exist only for the run).
 SUPERUSER = Credentials("cassandra", "cassandra")
 DATACENTER = "datacenter1"
 READY_LINE = r"Startup complete"
+
+#: conf/jvm11-server.options (4.0, 4.1, 5.0): module access the server needs on Java 11, which permits
+#: illegal reflective access by default but warns; Netty's direct-buffer setting.
+_JAVA11_OPTIONS = [
+    "-XX:-UseBiasedLocking",
+    "-Djdk.attach.allowAttachSelf=true",
+    "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-exports", "java.base/jdk.internal.util=ALL-UNNAMED",
+    "--add-exports", "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports", "java.sql/java.sql=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+]  # fmt: skip
 
 #: conf/jvm17-server.options of Cassandra 5.0 (module access the server needs on Java 17).
 _JAVA17_OPTIONS = [
@@ -101,10 +137,23 @@ class NodeConfig:
     heap: str
     fast_boot: bool
     datacenter: str = "datacenter1"
+    #: The Cassandra release the node runs (decides the yaml's key names).
+    version: str = CASSANDRA_VERSION
+
+
+def line_of(version: str) -> str:
+    """``4.1`` for ``4.1.10``."""
+    return ".".join(version.split(".")[:2])
+
+
+def _commitlog_keys(version: str) -> str:
+    if line_of(version) == "4.0":
+        return "commitlog_sync_period_in_ms: 10000\ncommitlog_segment_size_in_mb: 8\n"
+    return "commitlog_sync_period: 10000ms\ncommitlog_segment_size: 8MiB\n"
 
 
 def render_yaml(cfg: NodeConfig) -> str:
-    """A minimal cassandra.yaml for a single node (Cassandra ships its yaml only in the tarball)."""
+    """A minimal cassandra.yaml for a single node of ``cfg.version`` (the yaml ships only in the tarball)."""
     data = cfg.directory / "data"
     tokens = "num_tokens: 1\ninitial_token: 0\n" if cfg.fast_boot else "num_tokens: 16\n"
     return f"""cluster_name: '{cfg.cluster_name}'
@@ -126,9 +175,7 @@ saved_caches_directory: {data}/saved_caches
 hints_directory: {data}/hints
 cdc_raw_directory: {data}/cdc_raw
 commitlog_sync: periodic
-commitlog_sync_period: 10000ms
-commitlog_segment_size: 8MiB
-authenticator: PasswordAuthenticator
+{_commitlog_keys(cfg.version)}authenticator: PasswordAuthenticator
 authorizer: CassandraAuthorizer
 role_manager: CassandraRoleManager
 concurrent_reads: 8
@@ -138,8 +185,19 @@ auto_snapshot: false
 """
 
 
-#: Every JVM option a node is launched with apart from heap and system properties (the docker target's
-#: locally built image starts Cassandra with exactly these).
+#: Every JVM option a node on Java 17 is launched with apart from heap and system properties.
 JVM_OPTIONS = (*_SERVER_OPTIONS, *_G1_OPTIONS, *_JAVA17_OPTIONS)
+
+
+def jvm_options(java_major: int) -> tuple[str, ...]:
+    """Every JVM option a node on Java ``java_major`` (11 or 17) gets, apart from heap and properties.
+
+    The docker target's locally built images start Cassandra with exactly these too.
+    """
+    if java_major == 11:
+        return (*_SERVER_OPTIONS, *_G1_OPTIONS, *_JAVA11_OPTIONS)
+    return JVM_OPTIONS
+
+
 #: Console-only logging (a node's output is its log).
 LOGBACK_XML = _LOGBACK

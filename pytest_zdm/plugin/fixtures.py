@@ -24,6 +24,7 @@ from pytest_zdm.plugin.run import RUN_KEY, SESSIONS_KEY, SETTINGS_KEY, environme
 from pytest_zdm.report import allure as allure_results
 from pytest_zdm.runtime.wait import wait_until
 from pytest_zdm.settings import Settings
+from pytest_zdm.targets import target_class
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +118,14 @@ def zdm_keyspace(
         keyspaces.create_on_each(sessions, keyspace, zdm_env.settings.zdm_replication_factor)
         keyspaces.wait_exists(sessions, keyspace)
     yield keyspace
+
+    ctx = pytestconfig.stash[RUN_KEY]
+    settings = zdm_env.settings
+    if not ctx.attached and not settings.zdm_keep and target_class(settings.zdm_target).disposable:
+        # The run's own disposable environment is deleted, data and all, when the run ends: a DROP first
+        # (seconds per table on both clusters) would prove nothing. Environments that outlive the run
+        # (attached, kept, or someone else's) get their keyspace or tables dropped.
+        return
 
     # The last check may have just restarted the proxy or a node: give the sessions time to reconnect.
     def cleaned() -> bool:

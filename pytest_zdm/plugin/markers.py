@@ -14,7 +14,7 @@ import pytest
 
 from pytest_zdm.environment import ZdmEnv
 from pytest_zdm.errors import UnsupportedControl, ZdmError
-from pytest_zdm.gate.verdict import needs_of
+from pytest_zdm.gate.verdict import needs_of, older_than
 from pytest_zdm.model import Capability
 from pytest_zdm.plugin import disruption, stability
 from pytest_zdm.plugin.run import ENV_KEY, RUN_KEY, SEEN_BASELINE_KEY, SESSIONS_KEY, SETTINGS_KEY, environment
@@ -34,6 +34,9 @@ MARKERS = {
     "zdm_needs": "zdm_needs(*capabilities): what the check needs of the target beyond CQL (proxy_settings, "
     "proxy_log, proxy_status, node_control, proxy_control); where the target lacks one, the check is not "
     "verifiable there and is skipped with the capability and how to provide it",
+    "zdm_requires_cassandra": "zdm_requires_cassandra(line): the check uses what exists only from this "
+    "Cassandra line on (e.g. '5.0' for vector columns); where a cluster runs an older release it is skipped "
+    "as not applicable, and the gate does not require it there",
 }
 
 
@@ -126,17 +129,28 @@ def not_verifiable(target: str, missing: frozenset[Capability]) -> str:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip a check the target cannot run (with what it needs), and stable-proxy checks when it is not."""
+    """Skip the checks that cannot run here, with the reason.
+
+    Destructive checks where not allowed, checks needing what the target lacks (with what they need),
+    stable-proxy checks when the proxy is not stable, and checks that need a newer Cassandra than a
+    cluster runs (not applicable: the gate does not require them).
+    """
     destructive = item.get_closest_marker("zdm_destructive") is not None
     stable = item.get_closest_marker("zdm_stable_proxy") is not None
     needs = needs_of(item)
-    if not (destructive or stable or needs):
+    requires = item.get_closest_marker("zdm_requires_cassandra")
+    if not (destructive or stable or needs or requires):
         return
     settings = item.config.stash[SETTINGS_KEY]
     try:
         env = environment(item.config)
     except ZdmError:
         return  # the zdm_env fixture reports the start-up failure as the check's error
+    if requires is not None:
+        releases = {c: str(env.info.versions[c]) for c in ("origin", "target") if env.info.versions.get(c)}
+        older = older_than(str(requires.args[0]), releases)
+        if older:
+            pytest.skip(f"not applicable: needs Cassandra {requires.args[0]} on both clusters; {older}")
     if destructive:
         refusal = destructive_refusal(env.target, settings)
         if refusal:

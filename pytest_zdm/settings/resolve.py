@@ -30,6 +30,9 @@ class Settings:
     zdm_cache_dir: Path
     zdm_run_dir: Path
     zdm_cassandra_version: str
+    zdm_origin_cassandra_version: str
+    zdm_target_cassandra_version: str
+    zdm_java: Mapping[str, str]
     zdm_cassandra_home: Path | None
     zdm_cassandra_classpath: Path | None
     zdm_proxy_commit: str
@@ -38,6 +41,7 @@ class Settings:
     zdm_proxy_source_sha256: str | None
     zdm_cassandra_heap: str
     zdm_fast_boot: bool
+    zdm_boot_cache: bool
     zdm_startup_timeout: float
     zdm_protocol_version: str
     zdm_primary_cluster: str
@@ -49,6 +53,8 @@ class Settings:
     zdm_replication_factor: int
     zdm_consistency_level: str
     zdm_docker_cassandra_image: str
+    zdm_docker_origin_cassandra_image: str
+    zdm_docker_target_cassandra_image: str
     zdm_docker_proxy_image: str
     zdm_docker_network: str
     zdm_compare_tables: tuple[str, ...]
@@ -80,6 +86,10 @@ class Settings:
     zdm_origin_password_file: Path | None
     zdm_target_password_file: Path | None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def cassandra_version(self, cluster: str) -> str:
+        """The Cassandra release ``origin`` or ``target`` runs (local and docker targets)."""
+        return str(getattr(self, f"zdm_{cluster}_cassandra_version"))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe copy for handing to the supervisor process (secrets included: never log it)."""
@@ -144,6 +154,20 @@ def resolve(
             f"zdm_proxy_env: {', '.join(secret_names)} holds a secret; expected it in the environment "
             f"variable PYTEST_ZDM_PROXY_ENV, never on the command line or in an ini file"
         )
+    own_versions = [
+        f"zdm_{c}_cassandra_version" for c in ("origin", "target") if values[f"zdm_{c}_cassandra_version"]
+    ]
+    for cluster in ("origin", "target"):
+        if values[f"zdm_{cluster}_cassandra_version"] is None:
+            values[f"zdm_{cluster}_cassandra_version"] = values["zdm_cassandra_version"]
+    for cluster in ("origin", "target"):
+        if values[f"zdm_docker_{cluster}_cassandra_image"] is None:
+            values[f"zdm_docker_{cluster}_cassandra_image"] = values["zdm_docker_cassandra_image"]
+    if own_versions and (values["zdm_cassandra_home"] or values["zdm_cassandra_classpath"]):
+        raise SettingError(
+            f"{', '.join(own_versions)}: expected without zdm_cassandra_home / zdm_cassandra_classpath (one "
+            "installation serves both clusters; versions per cluster come from Maven Central)"
+        )
     if values["zdm_cassandra_home"] and values["zdm_cassandra_classpath"]:
         raise SettingError(
             "zdm_cassandra_home, zdm_cassandra_classpath: expected at most one of them, got both"
@@ -189,6 +213,10 @@ def readme_table() -> str:
         default = opt.default(Path("<rootdir>")) if opt.default else ""
         if opt.name == "zdm_cache_dir":
             default = "user cache dir/pytest-zdm"
+        elif opt.name in ("zdm_origin_cassandra_version", "zdm_target_cassandra_version"):
+            default = "zdm_cassandra_version"
+        elif opt.name in ("zdm_docker_origin_cassandra_image", "zdm_docker_target_cassandra_image"):
+            default = "zdm_docker_cassandra_image"
         shown = str(default).lower() if isinstance(default, bool) else str(default)
         if isinstance(default, tuple):
             shown = ",".join(default)

@@ -107,6 +107,51 @@ def keyspace_name(name: str, raw: str) -> str:
     return value.lower()
 
 
+def cassandra_version(releases: dict[str, str]) -> Callable[[str, str], str]:
+    """A Cassandra release: a line (``4.1`` or ``4.1.x``: its pinned release) or an exact release of one."""
+
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower().removesuffix(".x")
+        if value in releases:
+            return releases[value]
+        found = re.fullmatch(r"(\d+\.\d+)\.\d+(-[a-z0-9.]+)?", value)
+        if found and found.group(1) in releases:
+            return value
+        pinned = ", ".join(f"{line} ({release})" for line, release in releases.items())
+        raise SettingError(
+            f"{name}: expected a Cassandra line {pinned} or an exact release of one of them such as "
+            f"{next(reversed(releases.values()))}, got {raw!r}"
+        )
+
+    return parse
+
+
+def java_by_line(lines: Iterable[str]) -> Callable[[str, str], dict[str, str]]:
+    """``LINE=PATH`` pairs: the Java (an executable or a JAVA_HOME) each Cassandra line runs on."""
+    known = tuple(lines)
+
+    def parse(name: str, raw: str) -> dict[str, str]:
+        chosen: dict[str, str] = {}
+        for line, value in env_pairs(name, raw).items():
+            line = line.removesuffix(".x")
+            if line not in known:
+                raise SettingError(
+                    f"{name}: expected Cassandra lines {', '.join(known)} as keys (e.g. 4.1=/opt/jdk-11), "
+                    f"got {line!r}"
+                )
+            path = Path(os.path.expandvars(value)).expanduser()
+            java = path / "bin" / "java" if path.is_dir() else path
+            if not (java.is_file() and os.access(java, os.X_OK)):
+                raise SettingError(
+                    f"{name}: expected a java executable or a JAVA_HOME holding bin/java for {line}, "
+                    f"got {value!r}"
+                )
+            chosen[line] = str(java)
+        return chosen
+
+    return parse
+
+
 def env_pairs(name: str, raw: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in (part.strip() for part in raw.split(",")):

@@ -113,7 +113,12 @@ class DockerTarget(NodeAndProxyControls, Target):
     @classmethod
     def report_header(cls, settings: Settings, plan: Mapping[str, Any]) -> list[str]:
         """Planned endpoints, images and networking, for the report header."""
-        images = f"images {settings.zdm_docker_cassandra_image}, {settings.zdm_docker_proxy_image}"
+        origin, target = (
+            settings.zdm_docker_origin_cassandra_image,
+            settings.zdm_docker_target_cassandra_image,
+        )
+        cassandra = origin if origin == target else f"origin {origin}, target {target}"
+        images = f"images {cassandra}, {settings.zdm_docker_proxy_image}"
         lines = [f"zdm: docker {images}, {settings.zdm_docker_network} network"]
         if plan:
             lines.append(
@@ -135,9 +140,18 @@ class DockerTarget(NodeAndProxyControls, Target):
         return ports
 
     def _images(self, client: docker.DockerClient, progress: Progress) -> dict[str, str]:
-        """Pull both images when the engine lacks them, the proxy's first (fail before booting nodes)."""
+        """Pull the images the engine lacks, the proxy's first (fail before booting nodes)."""
         settings = self.settings
-        images = {"proxy": settings.zdm_docker_proxy_image, "cassandra": settings.zdm_docker_cassandra_image}
+        images = {
+            "proxy": settings.zdm_docker_proxy_image,
+            "origin": settings.zdm_docker_origin_cassandra_image,
+            "target": settings.zdm_docker_target_cassandra_image,
+        }
+        setting = {
+            "proxy": "zdm_docker_proxy_image",
+            "origin": "zdm_docker_origin_cassandra_image",
+            "target": "zdm_docker_target_cassandra_image",
+        }
         for role, image in images.items():
             try:
                 client.images.get(image)
@@ -149,8 +163,13 @@ class DockerTarget(NodeAndProxyControls, Target):
                 client.images.pull(image)
             except docker.errors.APIError as exc:
                 reason = (exc.explanation or str(exc)).splitlines()[0][:300]
+                name = (
+                    setting[role]
+                    if image != settings.zdm_docker_cassandra_image
+                    else "zdm_docker_cassandra_image"
+                )
                 raise StartupError(
-                    f"zdm_docker_{role}_image: cannot pull {image} ({reason}); on a machine that reaches no "
+                    f"{name}: cannot pull {image} ({reason}); on a machine that reaches no "
                     "registry, build or load the image and name it with this setting"
                 ) from None
         return images
@@ -178,7 +197,7 @@ class DockerTarget(NodeAndProxyControls, Target):
             spec = NodeSpec(
                 cluster=cluster,
                 container_name=f"{prefix}-{cluster}",
-                image=self.images["cassandra"],
+                image=self.images[cluster],
                 cluster_name=f"zdm-{cluster}",
                 native_port=ports[f"{cluster}_native"],
                 heap=settings.zdm_cassandra_heap,
@@ -192,7 +211,8 @@ class DockerTarget(NodeAndProxyControls, Target):
         boot = "fast-boot properties" if settings.zdm_fast_boot else "stock start-up settings"
         progress(
             f"starting origin ({LOOPBACK}:{ports['origin_native']}) and target ({LOOPBACK}:"
-            f"{ports['target_native']}) Cassandra containers ({self.images['cassandra']}, "
+            f"{ports['target_native']}) Cassandra containers ({self.images['origin']}, "
+            f"{self.images['target']}, "
             f"{settings.zdm_docker_network} network, heap {settings.zdm_cassandra_heap}, {boot}); "
             f"logs in {self.run_dir}"
         )
@@ -244,7 +264,8 @@ class DockerTarget(NodeAndProxyControls, Target):
         versions = {cluster: self._release_version(cluster) for cluster in CLUSTERS}
         found = proxy.log.search(VERSION_LINE)
         versions["proxy"] = found.group(1) if found else "?"
-        versions["cassandra_image"] = self.images["cassandra"]
+        versions["origin_image"] = self.images["origin"]
+        versions["target_image"] = self.images["target"]
         versions["proxy_image"] = self.images["proxy"]
         labels = docker_client().images.get(self.images["proxy"]).labels or {}
         revision = labels.get("org.opencontainers.image.revision", "")

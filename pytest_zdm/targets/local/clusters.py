@@ -24,9 +24,9 @@ def two_clusters(
     settings: Settings, directory: Path, *, heap: str = "256M"
 ) -> Iterator[dict[str, CqlClient]]:
     """Boot origin and target side by side; yield a connected client to each; stop both at the end."""
-    artifact = provision_cassandra(settings, progress=lambda _: None)
     nodes = {}
     for name in ("origin", "target"):
+        artifact = provision_cassandra(settings, lambda _: None, settings.cassandra_version(name))
         storage, native = free_ports(2)
         cfg = NodeConfig(
             name, f"zdm-{name}", "127.0.0.1", storage, native, directory / name, heap, fast_boot=True

@@ -1,4 +1,4 @@
-"""One real single-node Apache Cassandra cluster run from its Maven jars.
+"""One real single-node Apache Cassandra cluster run from its Maven jars, on the Java of its release.
 
 The node gets its own cluster name, directories and loopback ports, PasswordAuthenticator with the
 ``cassandra``/``cassandra`` superuser, a small fixed heap, and (unless ``fast_boot`` is off) the system
@@ -9,32 +9,49 @@ from __future__ import annotations
 
 import shutil
 import signal
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from pytest_zdm.lab.cassandra import (
     FAST_BOOT_PROPERTIES,
-    JVM_OPTIONS,
     LOGBACK_XML,
     READY_LINE,
     NodeConfig,
+    jvm_options,
     render_yaml,
 )
-from pytest_zdm.provision import CassandraArtifact, require_tool
+from pytest_zdm.provision import CassandraArtifact
 from pytest_zdm.runtime.logs import LogWatcher
 from pytest_zdm.runtime.process import LoggedProcess
+from pytest_zdm.targets.local import bootcache
+from pytest_zdm.targets.local.bootcache import BootCache
 
 
 class CassandraNode:
     """Lifecycle of one node: write its config, start, wait for ready, stop, pause."""
 
-    def __init__(self, cfg: NodeConfig, artifact: CassandraArtifact, *, timeout: float) -> None:
-        self.cfg = cfg
+    def __init__(
+        self,
+        cfg: NodeConfig,
+        artifact: CassandraArtifact,
+        *,
+        timeout: float,
+        boot_cache: BootCache | None = None,
+        jvm_extra: Sequence[str] = (),
+    ) -> None:
+        self.cfg = replace(cfg, version=artifact.version)  # the yaml follows the jars actually run
         self.artifact = artifact
         self.timeout = timeout
         self.log_path = cfg.directory / "logs" / "system.log"
         self.log = LogWatcher(self.log_path)
         self._process: LoggedProcess | None = None
-        self._java = require_tool("java", "the local target runs Cassandra on Java 11 or 17")
+        #: AppCDS archive and template data directory (fast boot only: stock start-up uses neither).
+        self.boot_cache = boot_cache if cfg.fast_boot else None
+        self.jvm_extra = tuple(jvm_extra)
+        self.seeded = False
+        self._java = artifact.java_path
+        self._java_major = artifact.java.major if artifact.java is not None else 17
 
     @property
     def conf_dir(self) -> Path:
@@ -59,20 +76,30 @@ class CassandraNode:
         }
         if self.cfg.fast_boot:
             props.update(FAST_BOOT_PROPERTIES)
+        archive = self.boot_cache.archive if self.boot_cache is not None else None
+        sharing = [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto"] if archive is not None else []
         return [
             self._java,
             f"-Xms{self.cfg.heap}",
             f"-Xmx{self.cfg.heap}",
-            *JVM_OPTIONS,
+            *jvm_options(self._java_major),
+            *sharing,
+            *self.jvm_extra,
             *(f"-D{k}={v}" for k, v in props.items()),
             "-cp",
-            f"{self.conf_dir}:{self.artifact.classpath}",
+            # the jars first: the class-data archive was dumped for exactly that class path (a prefix)
+            f"{self.artifact.classpath}:{self.conf_dir}",
             "org.apache.cassandra.service.CassandraDaemon",
         ]
 
     def launch(self) -> None:
-        """Start the JVM without waiting (so two nodes can boot side by side)."""
+        """Start the JVM without waiting (so two nodes can boot side by side).
+
+        A node whose data directory is empty starts from the template of its cluster name when the boot
+        cache has one (system keyspaces, auth tables and the superuser already there).
+        """
         self.write_config()
+        self.seeded = bootcache.seed_data(self.cfg, self.boot_cache) or self.seeded
         since = self.log.mark()
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.cfg.directory), "LANG": "C.UTF-8"}
         self._process = LoggedProcess(

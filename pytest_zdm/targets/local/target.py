@@ -1,8 +1,10 @@
-"""The embedded default target: two real Cassandra 5.0 nodes and a real zdm-proxy on loopback.
+"""The embedded default target: two real Cassandra nodes and a real zdm-proxy on loopback.
 
-Origin and target are independent single-node clusters (own cluster names, directories and ports); the
-proxy is pointed at both with real ``ZDM_*`` settings. Everything listens on 127.0.0.1 on ports picked free
-at plan time, so a run never collides with another run or with a crashed run's leftovers.
+Origin and target are independent single-node clusters (own cluster names, directories, ports, and
+Cassandra versions: ``zdm_origin_cassandra_version``, ``zdm_target_cassandra_version``, each on the Java
+its release runs on); the proxy is pointed at both with real ``ZDM_*`` settings. Everything listens on
+127.0.0.1 on ports picked free at plan time, so a run never collides with another run or with a crashed
+run's leftovers.
 
 Ready means what a migration team would check by hand: a CQL login works on each cluster and through the
 proxy, and the proxy's ``/health/readiness`` is 200 with both clusters UP.
@@ -15,16 +17,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pytest_zdm.cql import connect, login_error, release_version, wait_for_login
-from pytest_zdm.errors import StartupError
+from pytest_zdm.errors import ProvisionError, StartupError
 from pytest_zdm.lab.cassandra import DATACENTER, SUPERUSER, NodeConfig
 from pytest_zdm.lab.proxy import ProxyConfig, team_settings
 from pytest_zdm.model import CLUSTERS, Control, CqlEndpoint, Credentials, EnvironmentInfo, Progress
-from pytest_zdm.provision import provision_cassandra, provision_proxy
+from pytest_zdm.provision import CassandraArtifact, provision_cassandra, provision_proxy
 from pytest_zdm.runtime.logs import LogWatcher
 from pytest_zdm.runtime.ports import LOOPBACK, free_ports, is_free
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets.base import Target
 from pytest_zdm.targets.controls import NodeAndProxyControls
+from pytest_zdm.targets.local import bootcache
+from pytest_zdm.targets.local.bootcache import BootCache
 from pytest_zdm.targets.local.node import CassandraNode
 from pytest_zdm.targets.local.proxy import ZdmProxyProcess
 
@@ -74,8 +78,9 @@ class LocalTarget(NodeAndProxyControls, Target):
     def report_header(cls, settings: Settings, plan: Mapping[str, Any]) -> list[str]:
         """Planned endpoints, the artifacts and the proxy's routing, before anything starts."""
         planned = cls.planned_info(plan)
+        origin, target = (settings.cassandra_version(c) for c in CLUSTERS)
         cassandra = (
-            f"Cassandra {settings.zdm_cassandra_version} (Maven jars)"
+            f"Cassandra origin {origin}, target {target} (Maven jars)"
             if not (settings.zdm_cassandra_home or settings.zdm_cassandra_classpath)
             else f"Cassandra from {settings.zdm_cassandra_home or settings.zdm_cassandra_classpath}"
         )
@@ -117,8 +122,11 @@ class LocalTarget(NodeAndProxyControls, Target):
         settings = self.settings
         begin = time.monotonic()
         deadline = begin + settings.zdm_startup_timeout
-        cassandra = provision_cassandra(settings, progress)
+        artifacts = {
+            c: provision_cassandra(settings, progress, settings.cassandra_version(c)) for c in CLUSTERS
+        }
         proxy_artifact = provision_proxy(settings, progress)
+        caches = self._boot_caches(artifacts, progress)
         ports = self._ports(plan)
         for cluster in CLUSTERS:
             cfg = NodeConfig(
@@ -131,12 +139,16 @@ class LocalTarget(NodeAndProxyControls, Target):
                 heap=settings.zdm_cassandra_heap,
                 fast_boot=settings.zdm_fast_boot,
                 datacenter=DATACENTER,
+                version=artifacts[cluster].version,
             )
-            self.nodes[cluster] = CassandraNode(cfg, cassandra, timeout=settings.zdm_startup_timeout)
+            self.nodes[cluster] = CassandraNode(
+                cfg, artifacts[cluster], timeout=settings.zdm_startup_timeout, boot_cache=caches.get(cluster)
+            )
         boot = "fast-boot properties" if settings.zdm_fast_boot else "stock start-up settings"
+        what = {c: f"Cassandra {a.version} on {a.java or 'java on PATH'}" for c, a in artifacts.items()}
         progress(
-            f"starting origin ({LOOPBACK}:{ports['origin_native']}) and target ({LOOPBACK}:"
-            f"{ports['target_native']}) Cassandra {cassandra.version} nodes, "
+            f"starting origin ({LOOPBACK}:{ports['origin_native']}, {what['origin']}) and target "
+            f"({LOOPBACK}:{ports['target_native']}, {what['target']}) nodes, "
             f"heap {settings.zdm_cassandra_heap}, {boot}; logs in {self.run_dir}"
         )
         for node in self.nodes.values():
@@ -173,6 +185,9 @@ class LocalTarget(NodeAndProxyControls, Target):
             raise _startup_failure("zdm-proxy", f"CQL login through the proxy failed: {error}", proxy.log)
         progress(f"zdm-proxy ready after {time.monotonic() - begin:.1f}s (pid {proxy.pid})")
         versions = {cluster: self._release_version(cluster) for cluster in CLUSTERS}
+        for cluster, artifact in artifacts.items():
+            if artifact.java is not None:
+                versions[f"{cluster}_java"] = artifact.java.version
         versions["proxy"] = proxy_artifact.version
         if proxy_artifact.commit:
             versions["proxy_commit"] = proxy_artifact.commit
@@ -193,6 +208,29 @@ class LocalTarget(NodeAndProxyControls, Target):
             proxy_settings=proxy_cfg.public_environment(),
         )
 
+    def _boot_caches(
+        self, artifacts: Mapping[str, CassandraArtifact], progress: Progress
+    ) -> dict[str, BootCache]:
+        """Each cluster's boot cache (built on first use); none with stock settings or when it cannot be had.
+
+        A boot cache that cannot be built is not a reason to fail the run: the nodes boot without it, and
+        the progress line says why.
+        """
+        settings = self.settings
+        if not (settings.zdm_fast_boot and settings.zdm_boot_cache):
+            return {}
+        caches: dict[str, BootCache] = {}
+        for cluster, artifact in artifacts.items():
+            names = tuple(f"zdm-{c}" for c, a in artifacts.items() if a.version == artifact.version)
+            try:
+                caches[cluster] = bootcache.ensure(
+                    artifact, names, cache_dir=settings.zdm_cache_dir, heap=settings.zdm_cassandra_heap,
+                    progress=progress,
+                )  # fmt: skip
+            except (ProvisionError, StartupError, OSError, TimeoutError) as exc:
+                progress(f"booting {cluster} without the boot cache: {str(exc).splitlines()[0]}")
+        return caches
+
     @staticmethod
     def _step(step: Callable[[], None], what: str, log: LogWatcher) -> None:
         try:
@@ -209,7 +247,12 @@ class LocalTarget(NodeAndProxyControls, Target):
 
     def _release_version(self, cluster: str) -> str:
         cfg = self.nodes[cluster].cfg
-        client = connect(CqlEndpoint(cfg.host, cfg.native_port, cfg.datacenter), SUPERUSER)
+        client = connect(
+            CqlEndpoint(cfg.host, cfg.native_port, cfg.datacenter),
+            SUPERUSER,
+            schema_metadata_enabled=False,
+            token_metadata_enabled=False,
+        )
         try:
             return release_version(client)
         finally:
