@@ -104,14 +104,27 @@ def apply_schema(proxy: Any, clusters: Clusters, schema: str, keyspace: str, tab
     cqlfiles.apply(proxy, cqlfiles.fixture(schema), keyspace)
     prefix = getattr(keyspace, "prefix", "")
     wanted = {f"{prefix}{name}" for name in tables}
+    missing: dict[str, set[str]] = {}
 
     def present() -> bool:
-        for session in (clusters.origin, clusters.target):
+        # A proxy that does not write to one of the clusters (e.g. its target pointed at the origin) shows
+        # here first: the wait names the cluster and the tables it lacks.
+        missing.clear()
+        for label, session in (("origin", clusters.origin), ("target", clusters.target)):
             rows = session.execute(
                 "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (str(keyspace),)
             )
-            if not wanted <= {r.table_name for r in rows}:
-                return False
-        return True
+            lacking = wanted - {r.table_name for r in rows}
+            if lacking:
+                missing[label] = lacking
+        return not missing
 
-    wait_until(present, timeout=30, what=f"schema {schema} on both clusters")
+    wait_until(
+        present,
+        timeout=30,
+        what=f"schema {schema} on both clusters",
+        last=lambda: (
+            "missing on: "
+            + ", ".join(f"{label} ({', '.join(sorted(tables))})" for label, tables in missing.items())
+        ),
+    )
