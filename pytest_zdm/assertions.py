@@ -89,10 +89,26 @@ def _key(params: Sequence[Any]) -> str:
     return "key (" + ", ".join(repr(p) for p in params) + ")"
 
 
-def wait_until(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll ``check`` until it returns something truthy; a timeout fails the check, quoting the last error."""
+def wait_until(
+    check: Callable[[], Any],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+    last: Callable[[], str] | None = None,
+) -> Any:
+    """Poll ``check`` until it returns something truthy; a timeout fails the check.
+
+    The failure quotes ``last()`` (the state seen at the deadline) when given, else the last error.
+    """
     return waiting.wait_until(
-        check, timeout=timeout, what=what, interval=interval, retry_on=(Exception,), error=AssertionError
+        check,
+        timeout=timeout,
+        what=what,
+        interval=interval,
+        retry_on=(Exception,),
+        error=AssertionError,
+        last=last,
     )
 
 
