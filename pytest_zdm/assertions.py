@@ -140,7 +140,8 @@ def apply_schema(proxy: Any, clusters: Clusters, schema: str, keyspace: str, tab
         timeout=30,
         what=f"schema {schema} on both clusters",
         last=lambda: (
-            "missing on: "
-            + ", ".join(f"{label} ({', '.join(sorted(tables))})" for label, tables in missing.items())
+            "missing on: " + ", ".join(f"{label} ({', '.join(sorted(t))})" for label, t in missing.items())
+            if missing
+            else "the clusters' schema could not be read"
         ),
     )
