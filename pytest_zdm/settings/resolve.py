@@ -14,7 +14,7 @@ from pytest_zdm.lint.catalog import is_secret
 from pytest_zdm.settings.options import OPTIONS
 
 #: Spark setting names that hold secrets (Spark's own ``spark.redaction.regex`` default).
-_SECRET_CONF = re.compile(r"(?i)secret|password|token|access[.]?key")
+SPARK_SECRET_NAME = re.compile(r"(?i)secret|password|token|access[.]?key")
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def resolve(
             f"zdm_proxy_env: {', '.join(secret_names)} holds a secret; expected it in the environment "
             f"variable PYTEST_ZDM_PROXY_ENV, never on the command line or in an ini file"
         )
-    secret_conf = [k for k in values["zdm_spark_conf"] if _SECRET_CONF.search(k)]
+    secret_conf = [k for k in values["zdm_spark_conf"] if SPARK_SECRET_NAME.search(k)]
     if secret_conf and sources["zdm_spark_conf"] in ("command line", "ini"):
         raise SettingError(
             f"zdm_spark_conf: {', '.join(secret_conf)} holds a secret; expected it in the environment "
