@@ -8,7 +8,6 @@ a test changes the data while it compares (live writes, repair).
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -195,14 +194,20 @@ def test_table_with_only_a_partition_key_and_a_wide_partition(check, sessions):
 
 
 def test_live_writes_are_not_reported_when_they_settle(check, sessions, table):
-    """A write that reached origin and reaches target a moment later is resolved by the re-check."""
+    """A write that reached origin and reaches target a moment later is resolved by the re-check.
+
+    The late write lands on target after the scan and before the re-check: when the engine says it is
+    about to re-check (deterministic for both engines, however long the scan takes).
+    """
     origin, target = sessions
-    origin.execute(f"INSERT INTO {KS}.{table} (p, c, v) VALUES (15, 77, 'in flight') USING TIMESTAMP 5000")
-    late = threading.Timer(0.5, lambda: target.execute(
-        f"INSERT INTO {KS}.{table} (p, c, v) VALUES (15, 77, 'in flight') USING TIMESTAMP 5000"))  # fmt: skip
-    late.start()
-    report = check(table, splits=8, settle_seconds=2.0, same=False)
-    late.join()
+    write = f"INSERT INTO {KS}.{table} (p, c, v) VALUES (15, 77, 'in flight') USING TIMESTAMP 5000"
+    origin.execute(write)
+
+    def late(message):
+        if "re-checking" in message:
+            target.execute(write)
+
+    report = check(table, splits=8, settle_seconds=0.5, progress=late, same=False)
     assert report.consistent, report.summary()
     assert report.found_before_recheck == 1 and report.resolved_by_recheck == 1
 

@@ -33,6 +33,7 @@ from pytest_zdm.consistency.schema import TableShape, table_shape
 from pytest_zdm.consistency.spark_keys import driver_key
 from pytest_zdm.consistency.spark_session import CATALOG_CLASS, EXTENSIONS, require_pyspark
 from pytest_zdm.errors import ZdmError
+from pytest_zdm.runtime.wait import wait_until
 
 #: Buckets of phase 1: enough that one differing row sends a small share of the table to the join, few
 #: enough that the per-bucket digests stay a few hundred kilobytes.
@@ -233,6 +234,22 @@ def _static_carriers(
     return carriers
 
 
+def _visible(spark: Any, names: dict[str, str], keyspace: str, table: str) -> Any:
+    """The table's Spark schema once both catalogs see the table (the drivers already do).
+
+    The connector's driver learns of a table created a moment ago only after its schema debounce window
+    (about a second), so a table the framework's own sessions see may not be in the catalog yet.
+    """
+    from pyspark.errors import AnalysisException
+
+    def schemas() -> Any:
+        found = [spark.table(f"{names[side]}.{_q(keyspace)}.{_q(table)}").schema for side in names]
+        return found[0]
+
+    return wait_until(schemas, timeout=30, interval=0.5, retry_on=(AnalysisException,),
+                      what=f"the Spark catalogs to see {keyspace}.{table}")  # fmt: skip
+
+
 def compare_spark(
     origin: Any,
     target: Any,
@@ -281,7 +298,7 @@ def compare_spark(
             settings = {**connector_options(session), **read, **(extra or {})}
             names[side], hidden = register_catalog(spark, side, settings)
             secrets += hidden
-        schema = spark.table(f"{names['origin']}.{_q(keyspace)}.{_q(table)}").schema
+        schema = _visible(spark, names, keyspace, table)
         plan = _Plan(shape, schema, writetime=writetime, ttl=ttl)
         frames = {side: _frame(spark, name, plan) for side, name in names.items()}
         report.splits_total = report.splits_scanned = frames["origin"].rdd.getNumPartitions()
