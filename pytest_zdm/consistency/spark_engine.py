@@ -280,6 +280,7 @@ def compare_spark(
     """
     require_pyspark()
     began = time.monotonic()
+    keyspace, table = str(keyspace), str(table)  # a run's Keyspace is a str subclass: plain for Py4J and CQL
     say = progress or (lambda _: None)
     shape = table_shape(origin, keyspace, table)
     table_shape(target, keyspace, table)  # a one-line error if the target lacks the table
