@@ -12,7 +12,8 @@ million rows takes seconds, not minutes). In one process, alternating, several r
 It prints rows/s (rows of one table per second) of each, the ratio Spark-compare / raw-Spark-read (goal
 >= 0.7), then grows both tables to GROW rows and measures Spark again: how its time grows.
 
-    python bench/spark_compare.py [--rows 1000000] [--grow 4000000] [--runs 3] [--driver-memory 2g]
+    python bench/spark_compare.py [--rows 1000000] [--grow 4000000] [--runs 3] [--grow-runs N]
+        [--driver-memory 2g]
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--grow", type=int, default=4_000_000, help="rows after growing (0: skip)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--grow-runs", type=int, default=0, help="runs at --grow rows (0: as --runs)")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--driver-memory", default="2g")
     args = parser.parse_args()
@@ -125,10 +127,11 @@ def main() -> None:
         if args.grow > args.rows:
             say(f"growing both tables to {args.grow:,} rows")
             say(f"  loaded in {load(spark, catalogs, args.rows, args.grow):.0f}s")
-            results[args.grow] = measure(spark, sessions, catalogs, args.grow, args.runs, python=False)
+            runs = args.grow_runs or args.runs
+            results[args.grow] = measure(spark, sessions, catalogs, args.grow, runs, python=False)
     print(
-        f"\nSpark {args.master}, driver memory {args.driver_memory}, {args.runs} runs each, "
-        "medians (rows of one table per second):"
+        f"\nSpark {args.master}, driver memory {args.driver_memory}, {args.runs} runs each "
+        f"({args.grow_runs or args.runs} at {args.grow:,} rows), medians (rows of one table per second):"
     )
     for rows, rates in results.items():
         med = {k: statistics.median(v) for k, v in rates.items() if v}
