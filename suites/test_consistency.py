@@ -1,9 +1,10 @@
 """Consistency: origin and target hold the same data, proven by a token-range scan of both clusters.
 
-Uses the consistency engine (``pytest_zdm.consistency``): rows only on the target are seen too, write times
-are compared where asked, and differences are re-read after a settle time so writes in flight are not
-reported. The mismatch report of each table (JSON lines) is kept in ``reports/<run>/`` and named on the
-check's result. Your tables (``--zdm-compare-tables``) are only read.
+Uses the consistency engine (``pytest_zdm.consistency``) that ``zdm_compare_engine`` selects (``python``,
+one process, or ``spark``, a Spark job): rows only on the target are seen too, write times are compared
+where asked, and differences are re-read after a settle time so writes in flight are not reported. The
+mismatch report of each table (JSON lines) is kept in ``reports/<run>/`` and named on the check's result.
+Your tables (``--zdm-compare-tables``) are only read.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import pytest
 from cassandra.concurrent import execute_concurrent_with_args
 
 from pytest_zdm.assertions import Clusters
-from pytest_zdm.consistency import compare
 
 pytestmark = [pytest.mark.zdm_required_for(3, 4, 5), pytest.mark.zdm_stable_proxy]
 ROWS = 5000
@@ -29,7 +29,7 @@ def _check(report: Any, artifacts: Any, evidence: Any) -> None:
 
 
 def test_rows_written_through_the_proxy_are_identical_on_both_clusters(
-    zdm_keyspace, proxy_session, clusters: Clusters, zdm_artifacts, evidence
+    zdm_keyspace, proxy_session, clusters: Clusters, zdm_artifacts, evidence, zdm_compare
 ):
     """5,000 rows written through the proxy are on both clusters, values and WRITETIME (engine scan)."""
     table = zdm_keyspace.qualified("consistency")
@@ -42,12 +42,14 @@ def test_rows_written_through_the_proxy_are_identical_on_both_clusters(
     )
     assert all(ok for ok, _ in results), "writes through the proxy failed"
     name = zdm_keyspace.table("consistency")
-    report = compare(clusters.origin, clusters.target, zdm_keyspace, name, splits=16, writetime=True)
+    report = zdm_compare(clusters.origin, clusters.target, zdm_keyspace, name, splits=16, writetime=True)
     assert report.rows_compared == ROWS, report.summary()
     _check(report, zdm_artifacts, evidence)
 
 
-def test_user_tables_are_identical_on_both_clusters(zdm_env, clusters: Clusters, zdm_artifacts, evidence):
+def test_user_tables_are_identical_on_both_clusters(
+    zdm_env, clusters: Clusters, zdm_artifacts, evidence, zdm_compare
+):
     """Each table named in ``zdm_compare_tables`` holds the same rows on both clusters (read only)."""
     tables = zdm_env.settings.zdm_compare_tables
     if not tables:
@@ -55,7 +57,7 @@ def test_user_tables_are_identical_on_both_clusters(zdm_env, clusters: Clusters,
     problems = []
     for name in tables:
         keyspace, table = name.split(".", 1)
-        report = compare(
+        report = zdm_compare(
             clusters.origin,
             clusters.target,
             keyspace,

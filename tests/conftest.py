@@ -13,8 +13,8 @@ import os
 
 import pytest
 
-from pytest_zdm.errors import ProvisionError
-from pytest_zdm.provision import provision_proxy
+from pytest_zdm.errors import ProvisionError, ZdmError
+from pytest_zdm.provision import provision_proxy, provision_spark_connector
 from pytest_zdm.settings import Settings
 
 _PROXY_PROBLEM: list[str] = []
@@ -41,3 +41,26 @@ def proxy_available(zdm_settings: Settings) -> None:
 def _shared_artifact_cache(zdm_settings: Settings) -> None:
     """pytester moves HOME; inner runs must still find the artifacts this run uses (no re-fetch)."""
     os.environ.setdefault("PYTEST_ZDM_CACHE_DIR", str(zdm_settings.zdm_cache_dir))
+
+
+@pytest.fixture(scope="module")
+def spark(zdm_settings: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """A local[2] SparkSession with the Spark Cassandra Connector, for the module; its JVM stopped after.
+
+    Skipped (with the reason) where pyspark or the connector cannot be had; failed instead under
+    ``PYTEST_ZDM_REQUIRE_SPARK=true`` (CI).
+    """
+    from pytest_zdm.consistency.spark_session import require_pyspark, start_session
+
+    try:
+        require_pyspark()
+        connector = provision_spark_connector(zdm_settings, progress=lambda _: None)
+    except ZdmError as exc:
+        if os.environ.get("PYTEST_ZDM_REQUIRE_SPARK", "").lower() == "true":
+            pytest.fail(f"PYTEST_ZDM_REQUIRE_SPARK=true but the spark engine cannot run: {exc}")
+        pytest.skip(f"needs pyspark 3.5 and the Spark Cassandra Connector: {exc}")
+    handle = start_session("local[2]", connector, log_dir=tmp_path_factory.mktemp("spark"))
+    try:
+        yield handle
+    finally:
+        handle.close()

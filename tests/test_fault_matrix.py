@@ -10,7 +10,9 @@ least one row. The matrix is written to ``reports/fault-matrix.md`` (the README 
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -31,6 +33,10 @@ from .helpers import junit_outcomes, local_environment
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("proxy_available")]
 ROOT = Path(__file__).resolve().parent.parent
 NOT_PASSED = ("FAILED", "ERROR")
+#: The spark engine's row needs pyspark (the 'spark' extra); CI installs it and requires it.
+_SPARK_ARGS = ("--zdm-phase=1", "--zdm-compare-tables=fault_app.accounts", "--zdm-compare-engine=spark",
+               "-k", "test_consistency", "-m", "not zdm_destructive")  # fmt: skip
+_SPARK = bool(importlib.util.find_spec("pyspark")) or os.environ.get("PYTEST_ZDM_REQUIRE_SPARK") == "true"
 
 
 @dataclass
@@ -42,6 +48,7 @@ class Fault:
     expect: dict[str, str]
     args: tuple[str, ...] = ("--zdm-phase=1",)
     expect_skipped: dict[str, str] = field(default_factory=dict)
+    expect_passed: tuple[str, ...] = ()
 
 
 def _reconfigure(settings: dict[str, str]) -> Callable[[ZdmEnv, Path], Callable[[], None]]:
@@ -174,6 +181,19 @@ FAULTS = [
         expect={"test_user_tables_are_identical_on_both_clusters": "1 missing on target"},
         args=("--zdm-phase=1", "--zdm-compare-tables=fault_app.accounts", "-m", "not zdm_destructive"),
     ),
+    *(
+        [
+            Fault(
+                "row written to origin only, spark engine",
+                _row_on_origin_only,
+                expect={"test_user_tables_are_identical_on_both_clusters": "1 missing on target"},
+                expect_passed=("test_rows_written_through_the_proxy_are_identical_on_both_clusters",),
+                args=_SPARK_ARGS,
+            )
+        ]
+        if _SPARK
+        else []
+    ),
     Fault(
         "routing of another phase (primary TARGET, phase 1)",
         _reconfigure({"ZDM_PRIMARY_CLUSTER": "TARGET"}),
@@ -268,6 +288,10 @@ def test_every_check_fails_against_a_seeded_fault(matrix_env, tmp_path):
                     f"{fault.name}: {check} was {outcome} ({message[:200]!r}), "
                     f"expected a failure with {fragment!r}"
                 )
+        for check in fault.expect_passed:
+            outcome, message = results.get(check, ("MISSING", ""))
+            if outcome != "PASSED":
+                problems.append(f"{fault.name}: {check} was {outcome} ({message[:200]!r}), expected a pass")
         for check, fragment in fault.expect_skipped.items():
             outcome, message = results.get(check, ("MISSING", ""))
             if outcome != "SKIPPED" or fragment not in message:

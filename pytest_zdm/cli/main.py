@@ -21,7 +21,7 @@ import pytest_zdm
 from pytest_zdm.environment import start_or_attach, stop_environment, supervisor_pid
 from pytest_zdm.errors import SettingError, ZdmError
 from pytest_zdm.phases import parse_phase
-from pytest_zdm.provision import provision_cassandra, provision_proxy
+from pytest_zdm.provision import provision_cassandra, provision_proxy, provision_spark_connector
 from pytest_zdm.runtime import leftovers
 from pytest_zdm.settings import OPTIONS, TARGET_NAMES, Option, Settings, readme_table, resolve
 from pytest_zdm.targets import target_class
@@ -43,6 +43,8 @@ PROVISION_SETTINGS = (
     "zdm_proxy_binary",
     "zdm_proxy_source",
     "zdm_proxy_source_sha256",
+    "zdm_spark_connector_version",
+    "zdm_spark_connector_jars",
 )
 _RUN_ONLY = (
     "zdm_attach",
@@ -58,7 +60,8 @@ _RUN_ONLY = (
 UP_SETTINGS = tuple(
     opt.name
     for opt in OPTIONS
-    if opt.name not in _RUN_ONLY and not opt.name.startswith(("zdm_compare_", "zdm_perf_", "zdm_budget_"))
+    if opt.name not in _RUN_ONLY
+    and not opt.name.startswith(("zdm_compare_", "zdm_perf_", "zdm_budget_", "zdm_spark_"))
 )
 
 
@@ -116,6 +119,9 @@ def cmd_provision(args: argparse.Namespace) -> int:
     artifacts = {}
     for version in dict.fromkeys(settings.cassandra_version(c) for c in ("origin", "target")):
         cassandra = artifacts[version] = provision_cassandra(settings, _say, version)
+    if args.spark:
+        connector = provision_spark_connector(settings, _say)
+        print(f"spark connector {connector.version}: {len(connector.jars)} jars ({connector.source})")
         print(
             f"cassandra {cassandra.version}: {len(cassandra.jars)} jars ({cassandra.source}), "
             f"{cassandra.java or 'java on PATH'}"
@@ -291,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
     p = _command(sub, "provision", "fetch and verify Cassandra jars and the zdm-proxy binary")
     p.add_argument("--cassandra-only", action="store_true", help="only the Cassandra jars")
+    p.add_argument(
+        "--spark", action="store_true", help="also the Spark Cassandra Connector (the spark engine's jars)"
+    )
     _add_settings(p, PROVISION_SETTINGS)
     p.set_defaults(func=cmd_provision)
     p = _command(sub, "up", "start an environment and leave it running")

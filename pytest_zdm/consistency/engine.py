@@ -16,6 +16,7 @@ from pytest_zdm.consistency.merge import Layout, Row, diff_groups, merge
 from pytest_zdm.consistency.ranges import TokenRange, sample, split_ring
 from pytest_zdm.consistency.report import MISMATCH, MISSING_ON_TARGET, Difference, Report
 from pytest_zdm.consistency.schema import TableShape, table_shape
+from pytest_zdm.errors import ZdmError
 
 Progress = Callable[[str], None]
 
@@ -108,6 +109,8 @@ def compare(
     repair: bool = False,
     max_differences: int = 100_000,
     progress: Progress | None = None,
+    engine: str = "python",
+    spark: Any = None,
 ) -> Report:
     """Compare ``keyspace.table`` on origin and target; see :class:`Report` for what comes back.
 
@@ -116,7 +119,33 @@ def compare(
     clusters with paging and merged. Differences are re-read after ``settle_seconds`` and only those that
     persist are reported. ``repair`` writes origin's cells to the target with their original write time
     and TTL; it never deletes.
+
+    ``engine="spark"`` runs the scan as a Spark job instead (``spark``: a SparkSession with the Spark
+    Cassandra Connector; None starts one from the environment's settings for this call), with the same
+    re-check, repair and report; the connector chooses its own splits and parallelism, so ``splits`` and
+    ``concurrency`` do not apply, and it scans whole tables (no ``token_range`` or ``fraction``).
+    See :func:`pytest_zdm.consistency.spark_engine.compare_spark`.
     """
+    if engine not in ("python", "spark"):
+        raise ZdmError(f"engine: expected python or spark, got {engine!r}")
+    if engine == "spark":
+        if token_range is not None or fraction != 1.0:
+            raise ZdmError(
+                "token_range, fraction: the spark engine compares whole tables; use engine='python' for a "
+                "partial scan"
+            )
+        from pytest_zdm.consistency.spark_engine import compare_spark
+        from pytest_zdm.consistency.spark_session import default_spark
+
+        options: dict[str, Any] = {
+            "writetime": writetime, "ttl": ttl, "ttl_tolerance": ttl_tolerance, "page_size": page_size,
+            "max_rows_per_second": max_rows_per_second, "recheck": recheck, "settle_seconds": settle_seconds,
+            "repair": repair, "max_differences": max_differences, "progress": progress,
+        }  # fmt: skip
+        if spark is not None:
+            return compare_spark(origin, target, keyspace, table, spark=spark, **options)
+        with default_spark(progress) as session:
+            return compare_spark(origin, target, keyspace, table, spark=session, **options)
     began = time.monotonic()
     shape = table_shape(origin, keyspace, table)
     table_shape(target, keyspace, table)  # a one-line error if the target lacks the table

@@ -2,19 +2,21 @@
 
 ``zdm_settings``, ``zdm_env`` (endpoints, credentials, versions, controls), ``origin_session``,
 ``target_session``, ``proxy_session``, ``zdm_keyspace``, ``clusters`` (both clusters read side by side),
-``evidence`` (attach a finding to the check's result), ``proxy_configuration`` and
-``parsed_configuration``. They stay thin; the work lives in plain classes usable without pytest.
+``evidence`` (attach a finding to the check's result), ``zdm_compare`` (the consistency engine that
+``zdm_compare_engine`` selects), ``proxy_configuration`` and ``parsed_configuration``. They stay thin;
+the work lives in plain classes usable without pytest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_zdm.assertions import Clusters
+from pytest_zdm.consistency import Report, compare
 from pytest_zdm.cql import keyspaces
 from pytest_zdm.cql.keyspaces import Keyspace
 from pytest_zdm.environment import ZdmEnv
@@ -144,6 +146,38 @@ def zdm_keyspace(
 def clusters(origin_session: Any, target_session: Any) -> Clusters:
     """Origin and target read side by side, straight to each cluster (never through the proxy)."""
     return Clusters(origin_session, target_session)
+
+
+@pytest.fixture(scope="session")
+def zdm_compare(zdm_settings: Settings, zdm_artifacts: Path) -> Iterator[Callable[..., Report]]:
+    """``compare(origin, target, keyspace, table, **options)`` with the engine ``zdm_compare_engine`` names.
+
+    ``python``: the one-process engine. ``spark``: a Spark job on ``zdm_spark_master``; the SparkSession
+    (and, on first use, the connector's jars) is started by the first comparison that needs it, shared by
+    the run's checks, and stopped with its JVM at the end. Spark's log goes to the run's report directory.
+    """
+    from pytest_zdm.consistency.spark_session import SparkHandle
+
+    handle: list[SparkHandle] = []
+
+    def run(*args: Any, **options: Any) -> Report:
+        if zdm_settings.zdm_compare_engine == "python":
+            return compare(*args, **options)
+        if not handle:
+            from pytest_zdm.consistency.spark_session import require_pyspark, start_session
+            from pytest_zdm.provision import provision_spark_connector
+
+            require_pyspark()
+            connector = provision_spark_connector(zdm_settings, lambda _: None)
+            handle.append(start_session(zdm_settings.zdm_spark_master, connector,
+                                        conf=zdm_settings.zdm_spark_conf, log_dir=zdm_artifacts))  # fmt: skip
+        return compare(*args, engine="spark", spark=handle[0].session, **options)
+
+    try:
+        yield run
+    finally:
+        for started in handle:
+            started.close()
 
 
 @pytest.fixture

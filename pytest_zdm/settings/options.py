@@ -33,6 +33,9 @@ DOCKER_NETWORKS = ("bridge", "host")
 PRIMARY_CLUSTERS = ("ORIGIN", "TARGET")
 READ_MODES = ("PRIMARY_ONLY", "DUAL_ASYNC_ON_SECONDARY")
 CONSISTENCY_LEVELS = ("LOCAL_QUORUM", "LOCAL_ONE", "QUORUM", "ONE", "ALL", "EACH_QUORUM")
+COMPARE_ENGINES = ("python", "spark")
+#: The Spark Cassandra Connector paired with Spark 3.5 (Scala 2.12): what the spark engine fetches.
+SPARK_CONNECTOR_VERSION = "3.5.1"
 
 
 @dataclass(frozen=True)
@@ -368,6 +371,45 @@ OPTIONS: tuple[Option, ...] = (
         "at most this many rows per second read from each cluster when comparing your tables (0: no limit)",
         values.rate,
         lambda _: 0.0,
+    ),
+    Option(
+        "zdm_compare_engine",
+        "the consistency engine of the consistency suite and zdm_compare_tables: python (one process, "
+        "token-range scans through the driver) or spark (a Spark job on zdm_spark_master; needs pip install "
+        "'pytest-zdm[spark]', fetches the Spark Cassandra Connector on first use)",
+        values.choice(COMPARE_ENGINES),
+        lambda _: "python",
+        env="PYTEST_ZDM_COMPARE_ENGINE",
+    ),
+    Option(
+        "zdm_spark_master",
+        "Spark master URL of the spark engine: local[N] runs Spark in this process's JVM on loopback; "
+        "spark://host:port, yarn or k8s://... reach your Spark cluster",
+        values.text,
+        lambda _: "local[2]",
+        env="PYTEST_ZDM_SPARK_MASTER",
+    ),
+    Option(
+        "zdm_spark_conf",
+        "extra Spark settings of the spark engine's session, comma-separated NAME=VALUE (e.g. "
+        "spark.executor.memory=4g); secret ones (password, secret, token in the name) only through the "
+        "environment variable",
+        values.env_pairs,
+        lambda _: {},
+        env="PYTEST_ZDM_SPARK_CONF",
+    ),
+    Option(
+        "zdm_spark_connector_version",
+        "version of the Spark Cassandra Connector (Scala 2.12, for Spark 3.5) fetched with mvn",
+        values.text,
+        lambda _: SPARK_CONNECTOR_VERSION,
+    ),
+    Option(
+        "zdm_spark_connector_jars",
+        "a Spark Cassandra Connector jar (e.g. its assembly) or a directory of jars to use instead of "
+        "fetching it",
+        values.filesystem_path,
+        env="PYTEST_ZDM_SPARK_CONNECTOR_JARS",
     ),
     Option(
         "zdm_perf_operations",

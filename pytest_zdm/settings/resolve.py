@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import Any
 from pytest_zdm.errors import SettingError
 from pytest_zdm.lint.catalog import PHASES, is_secret
 from pytest_zdm.settings.options import OPTIONS
+
+#: Spark setting names that hold secrets (Spark's own ``spark.redaction.regex`` default).
+SPARK_SECRET_NAME = re.compile(r"(?i)secret|password|token|access[.]?key")
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,11 @@ class Settings:
     zdm_compare_tables: tuple[str, ...]
     zdm_compare_writetime: bool
     zdm_compare_rate: float
+    zdm_compare_engine: str
+    zdm_spark_master: str
+    zdm_spark_conf: Mapping[str, str]
+    zdm_spark_connector_version: str
+    zdm_spark_connector_jars: Path | None
     zdm_perf_operations: int
     zdm_perf_rate: float
     zdm_budget_p99_overhead_ms: float
@@ -167,6 +176,12 @@ def resolve(
         raise SettingError(
             f"{', '.join(own_versions)}: expected without zdm_cassandra_home / zdm_cassandra_classpath (one "
             "installation serves both clusters; versions per cluster come from Maven Central)"
+        )
+    secret_conf = [k for k in values["zdm_spark_conf"] if SPARK_SECRET_NAME.search(k)]
+    if secret_conf and sources["zdm_spark_conf"] in ("command line", "ini"):
+        raise SettingError(
+            f"zdm_spark_conf: {', '.join(secret_conf)} holds a secret; expected it in the environment "
+            f"variable PYTEST_ZDM_SPARK_CONF, never on the command line or in an ini file"
         )
     if values["zdm_cassandra_home"] and values["zdm_cassandra_classpath"]:
         raise SettingError(
