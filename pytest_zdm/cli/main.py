@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest_zdm
-from pytest_zdm.environment import start_or_attach, stop_environment, supervisor_pid
+from pytest_zdm.environment import start_or_attach, stop_environment, supervisor_identity
 from pytest_zdm.errors import SettingError, ZdmError
 from pytest_zdm.phases import parse_phase
 from pytest_zdm.provision import provision_cassandra, provision_proxy
@@ -136,7 +136,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     if args.all:
         found = leftovers.entries(settings.zdm_cache_dir)
         for _, entry in found:
-            stopped = stop_environment(Path(entry.run_dir), pid=entry.supervisor_pid)
+            stopped = stop_environment(Path(entry.run_dir), identity=entry.identity())
+            if not stopped:
+                _left_alone(entry.identity(), Path(entry.run_dir))
             print(f"{'stopped' if stopped else 'already stopped'}: {entry.run_dir}")
         leftovers.sweep(settings.zdm_cache_dir)
         if not found:
@@ -144,12 +146,21 @@ def cmd_down(args: argparse.Namespace) -> int:
         return 0
     if not args.run_dir:
         raise ZdmError("down: expected a run directory (printed by 'up' or --zdm-keep), --stale or --all")
-    run_dir = Path(args.run_dir).resolve()
-    if supervisor_pid(run_dir) is None:
+    run_dir = Path(os.path.abspath(args.run_dir))
+    identity = supervisor_identity(run_dir)
+    if identity is None:
         raise ZdmError(f"down: {run_dir} is not a pytest-zdm run directory (no supervisor.pid)")
-    stopped = stop_environment(run_dir)
+    stopped = stop_environment(run_dir, identity=identity)
+    if not stopped:
+        _left_alone(identity, run_dir)
     print(f"{'stopped' if stopped else 'already stopped'}: {run_dir}")
     return 0
+
+
+def _left_alone(identity: leftovers.Identity, run_dir: Path) -> None:
+    """Say so when the recorded pid now belongs to another process (it was not signalled)."""
+    if leftovers.process_alive(identity.pid):
+        _say(f"pid {identity.pid} recorded for {run_dir} is another process now: left alone")
 
 
 def _docker_orphans() -> list[str]:
