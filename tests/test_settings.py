@@ -102,7 +102,7 @@ def test_docker_images_and_network_come_from_the_environment_as_ci_sets_them():
 
 def test_json_round_trip_for_the_supervisor():
     s = settings(cli={"zdm_keep": "yes", "zdm_cassandra_heap": "1g"})
-    back = Settings.from_json(s.to_json())
+    back = Settings.from_json(s.to_json()).with_secrets(s.secrets())
     assert back == s
     assert isinstance(back.zdm_run_dir, Path)
 

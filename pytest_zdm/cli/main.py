@@ -10,6 +10,7 @@ one line on stderr, exit code 2. A failure while working is one line, exit code 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -115,7 +116,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     """Start an environment that outlives this command (like ``--zdm-keep``)."""
     settings = _settings(args)
-    settings = Settings.from_json({**settings.to_json(), "zdm_keep": True})
+    settings = dataclasses.replace(settings, zdm_keep=True)
     cls = target_class(settings.zdm_target)
     run_dir = settings.zdm_run_dir / ("up-" + time.strftime("%Y%m%d-%H%M%S"))
     env = start_or_attach(run_dir, settings, plan=cls.plan(settings), owner_pid=None, progress=_say)

@@ -7,6 +7,7 @@ without pytest, so the CLI and the benchmarks use it too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -96,26 +97,24 @@ def _spawn_and_wait(
     key = run_dir / "control.key"
     key.write_bytes(secrets.token_bytes(32))
     key.chmod(0o600)
-    owner_started = leftovers.process_started(owner_pid) if owner_pid is not None else None
-    request = {
-        "settings": settings.to_json(),
-        "plan": dict(plan),
-        "owner_pid": owner_pid,
-        "owner_started": owner_started,
-        "keep": settings.zdm_keep,
-    }
+    request, handover = supervisor_request(settings, plan=plan, owner_pid=owner_pid)
     (run_dir / "request.json").write_text(json.dumps(request))
     (run_dir / "request.json").chmod(0o600)
     env = {**os.environ, leftovers.RUN_MARKER: str(run_dir)}
     with (run_dir / "supervisor.log").open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pytest_zdm.environment.supervisor", str(run_dir)],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env=env,
         )
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # it died at once: its exit is reported below
+        proc.stdin.write(handover)
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
     _SPAWNED[str(run_dir)] = proc
     started = leftovers.process_started(proc.pid)
     (run_dir / "supervisor.pid").write_text(json.dumps({"pid": proc.pid, "started": started}))
@@ -146,6 +145,25 @@ def _spawn_and_wait(
     seconds = time.monotonic() - began
     progress(f"environment ready in {seconds:.1f}s")
     return attach(run_dir, settings, ready_seconds=seconds)
+
+
+def supervisor_request(
+    settings: Settings, *, plan: Mapping[str, Any], owner_pid: int | None
+) -> tuple[dict[str, Any], bytes]:
+    """What the supervisor is told: ``request.json`` (no secret in it) and the secrets for its stdin.
+
+    Secrets never reach a file: the run directory is kept after the run (logs, evidence), and may be
+    uploaded as a CI artifact. The supervisor reads them from the pipe once, before anything else.
+    """
+    owner_started = leftovers.process_started(owner_pid) if owner_pid is not None else None
+    request = {
+        "settings": settings.to_json(),
+        "plan": dict(plan),
+        "owner_pid": owner_pid,
+        "owner_started": owner_started,
+        "keep": settings.zdm_keep,
+    }
+    return request, json.dumps(settings.secrets()).encode()
 
 
 def _relay(progress_log: Path, seen: int, progress: Progress) -> int:

@@ -12,6 +12,9 @@ from pytest_zdm.errors import SettingError
 from pytest_zdm.lint.catalog import PHASES, is_secret
 from pytest_zdm.settings.options import OPTIONS
 
+#: Settings that are secrets: never written to a file, never a command-line or ini value.
+SECRET_SETTINGS = tuple(opt.name for opt in OPTIONS if opt.secret)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -82,23 +85,45 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-safe copy for handing to the supervisor process (secrets included: never log it)."""
+        """A JSON-safe copy without any secret, for files (the supervisor's request, a run's record).
+
+        Secret settings and the secret names of ``zdm_proxy_env`` are left out: :meth:`secrets` holds them,
+        for a hand-over that never touches the disk (a pipe).
+        """
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
-            if f.name == "sources":
+            if f.name == "sources" or f.name in SECRET_SETTINGS:
                 continue
             value = getattr(self, f.name)
+            if f.name == "zdm_proxy_env":
+                value = {k: v for k, v in value.items() if not is_secret(k)}
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
 
+    def secrets(self) -> dict[str, Any]:
+        """What :meth:`to_json` leaves out: the secret settings and the secret ``zdm_proxy_env`` names."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in SECRET_SETTINGS}
+        out["zdm_proxy_env"] = {k: v for k, v in self.zdm_proxy_env.items() if is_secret(k)}
+        return out
+
+    def with_secrets(self, secrets: Mapping[str, Any]) -> Settings:
+        """These settings with the secrets :meth:`secrets` gave (the inverse of leaving them out)."""
+        values: dict[str, Any] = {
+            name: str(secrets[name]) for name in SECRET_SETTINGS if isinstance(secrets.get(name), str)
+        }
+        extra = secrets.get("zdm_proxy_env") or {}
+        hidden = {str(k): str(v) for k, v in dict(extra).items() if is_secret(str(k))}
+        values["zdm_proxy_env"] = {**self.zdm_proxy_env, **hidden}
+        return dataclasses.replace(self, **values)
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Settings:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json` (secrets empty until :meth:`with_secrets`)."""
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name == "sources":
                 continue
-            value = data.get(f.name)
+            value = data.get(f.name, "" if f.name in SECRET_SETTINGS else None)
             if isinstance(value, str) and "Path" in str(f.type):
                 value = Path(value)
             elif isinstance(value, list):
