@@ -56,6 +56,11 @@ _SECTION_NEEDS = {
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def _without_userinfo(value: str) -> str:
+    """``value`` with the ``user:password@`` of a URL replaced (a refusal must not echo a password)."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", value.strip())
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One side of the migration as written in the file: where it is and whose login to use."""
@@ -149,6 +154,8 @@ class _Checker:
         self.source = f"{SETTING} ({path})"
 
     def error(self, key: str, expected: str, got: Any = None, *, show: bool = True) -> SettingError:
+        if isinstance(got, str):
+            got = _without_userinfo(got)
         suffix = f", got {got!r}" if show else ""
         return SettingError(f"{self.source}: {key}: expected {expected}{suffix}")
 
