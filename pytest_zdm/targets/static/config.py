@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_zdm import inputs
 from pytest_zdm.errors import SettingError, ZdmError
 from pytest_zdm.model import CqlEndpoint, Credentials
 from pytest_zdm.targets.static.bundle import BundleInfo, check_bundle
@@ -350,11 +351,11 @@ def load(path: Path) -> StaticConfig:
         )
     checker = _Checker(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(inputs.read_text(path, what="a zdm.toml"))
     except tomllib.TOMLDecodeError as exc:
-        raise SettingError(f"{checker.source}: expected TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingError(f"{checker.source}: cannot be read: {exc}") from None
+        raise SettingError(f"{checker.source}: expected TOML: {str(exc).splitlines()[0]}") from None
+    except inputs.InputError as exc:
+        raise SettingError(f"{checker.source}: {exc.reason}") from None
     keyspace = None
     if "keyspace" in data:
         raw = data.pop("keyspace")
