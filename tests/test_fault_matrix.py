@@ -42,6 +42,8 @@ class Fault:
     expect: dict[str, str]
     args: tuple[str, ...] = ("--zdm-phase=1",)
     expect_skipped: dict[str, str] = field(default_factory=dict)
+    #: Text no message of this row may hold (data a report must not copy).
+    never_shown: tuple[str, ...] = ()
 
 
 def _reconfigure(settings: dict[str, str]) -> Callable[[ZdmEnv, Path], Callable[[], None]]:
@@ -67,6 +69,10 @@ def _row_on_origin_only(env: ZdmEnv, _: Path) -> Callable[[], None]:
     for i in range(10):
         proxy.session.execute("INSERT INTO fault_app.accounts (id, owner) VALUES (%s, %s)", (i, f"owner-{i}"))
     origin.session.execute("INSERT INTO fault_app.accounts (id, owner) VALUES (99, 'written to origin only')")
+    # A value that differs: the mismatch report names the row and column, never the value (hashed).
+    target = env.connect("target")
+    target.session.execute("UPDATE fault_app.accounts SET owner = 'Private Person' WHERE id = 3")
+    target.close()
 
     def undo() -> None:
         proxy.session.execute("DROP KEYSPACE IF EXISTS fault_app")  # the test's own keyspace
@@ -171,8 +177,18 @@ FAULTS = [
     Fault(
         "row written to origin only",
         _row_on_origin_only,
-        expect={"test_user_tables_are_identical_on_both_clusters": "1 missing on target"},
-        args=("--zdm-phase=1", "--zdm-compare-tables=fault_app.accounts", "-m", "not zdm_destructive"),
+        expect={
+            "test_user_tables_are_identical_on_both_clusters": (
+                "1 missing on target, 0 missing on origin, 1 mismatched"
+            ),
+        },
+        args=(
+            "--zdm-phase=1",
+            "--zdm-compare-tables=fault_app.no_such_table,fault_app.accounts",
+            "-m",
+            "not zdm_destructive",
+        ),
+        never_shown=("Private Person", "owner-3"),
     ),
     Fault(
         "routing of another phase (primary TARGET, phase 1)",
@@ -268,6 +284,15 @@ def test_every_check_fails_against_a_seeded_fault(matrix_env, tmp_path):
                     f"{fault.name}: {check} was {outcome} ({message[:200]!r}), "
                     f"expected a failure with {fragment!r}"
                 )
+        if fault.name == "row written to origin only":
+            message = results.get("test_user_tables_are_identical_on_both_clusters", ("", ""))[1]
+            missing = "fault_app.no_such_table: not compared: table fault_app.no_such_table does not exist"
+            if missing not in message:
+                problems.append(f"{fault.name}: a table that does not exist is not named: {message[:300]!r}")
+        leaked = [text for text in fault.never_shown if text in (out / "output.txt").read_text()]
+        leaked += [text for text in fault.never_shown for _, m in results.values() if text in m]
+        if leaked:
+            problems.append(f"{fault.name}: data copied into the reports: {sorted(set(leaked))}")
         for check, fragment in fault.expect_skipped.items():
             outcome, message = results.get(check, ("MISSING", ""))
             if outcome != "SKIPPED" or fragment not in message:

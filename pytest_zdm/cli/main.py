@@ -48,6 +48,7 @@ _RUN_ONLY = (
     "zdm_allow_destructive",
     "zdm_keep",
     "zdm_request_timeout",
+    "zdm_mismatch_values",
 )
 UP_SETTINGS = tuple(
     opt.name
@@ -190,8 +191,8 @@ def cmd_lint_config(args: argparse.Namespace) -> int:
             f"lint-config: expected a file (proxy YAML config, env file, manifest), got {args.path!r}"
         )
     findings = lint.lint_file(path, phase=args.phase)
-    for finding in findings:
-        print(f"{path}: {finding}")
+    for line in lint.summarize(findings):
+        print(f"{path}: {line}")
     if not findings:
         print(f"{path}: no findings")
     return 1 if any(f.severity == "error" for f in findings) else 0

@@ -29,6 +29,8 @@ TARGET_NAMES = ("local", "kind", "kube", "static", "docker")
 DOCKER_NETWORKS = ("bridge", "host")
 PRIMARY_CLUSTERS = ("ORIGIN", "TARGET")
 READ_MODES = ("PRIMARY_ONLY", "DUAL_ASYNC_ON_SECONDARY")
+#: How mismatched values appear in reports (pytest_zdm.consistency.report.VALUE_MODES, the same three).
+MISMATCH_VALUES = ("hashed", "keys", "full")
 CONSISTENCY_LEVELS = ("LOCAL_QUORUM", "LOCAL_ONE", "QUORUM", "ONE", "ALL", "EACH_QUORUM")
 
 
@@ -279,6 +281,16 @@ OPTIONS: tuple[Option, ...] = (
         "your tables (keyspace.table, comma-separated) whose data must agree on both clusters; read only",
         values.tables,
         lambda _: (),
+    ),
+    Option(
+        "zdm_mismatch_values",
+        "how mismatched values of compared tables appear in the terminal, JUnit XML, Allure and the "
+        "mismatch reports: hashed (a keyed hash with type and length: equal values hash equal within a run, "
+        "nothing can be read back; safe to upload from CI), keys (only which columns differ) or full (the "
+        "values: personal data may reach CI artifacts); keys and column names are always shown",
+        values.choice(MISMATCH_VALUES),
+        lambda _: "hashed",
+        env="PYTEST_ZDM_MISMATCH_VALUES",
     ),
     Option(
         "zdm_compare_writetime",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_zdm import inputs
 from pytest_zdm.errors import SettingError
 from pytest_zdm.lint.catalog import PHASES, is_secret
 from pytest_zdm.settings.options import OPTIONS
@@ -55,6 +56,7 @@ class Settings:
     zdm_docker_proxy_image: str
     zdm_docker_network: str
     zdm_compare_tables: tuple[str, ...]
+    zdm_mismatch_values: str
     zdm_compare_writetime: bool
     zdm_compare_rate: float
     zdm_perf_operations: int
@@ -198,13 +200,14 @@ def resolve(
 
 
 def _read_secret(name: str, path: Path) -> str:
-    """A secret from a file: its first line (files written by hand or by Kubernetes end with a newline)."""
+    """A secret from a file: its first line (files written by hand or by Kubernetes end with a newline).
+
+    Read with a bound: a secret is one short line, whatever else the file holds.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingError(f"{name}_file: cannot read {path} ({type(exc).__name__})") from None
-    lines = text.splitlines()
-    return lines[0] if lines else ""
+        return inputs.read_first_line(path)
+    except inputs.InputError as exc:
+        raise SettingError(f"{name}_file: {exc}") from None
 
 
 def readme_table() -> str:

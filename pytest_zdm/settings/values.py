@@ -191,11 +191,24 @@ def share(name: str, raw: str) -> float:
     return value
 
 
+#: Keyspaces of Cassandra, DSE and Astra themselves: per-cluster data (salted password hashes, peers,
+#: schema) that is never migrated, so always "different", and not the team's to copy into reports.
+_SYSTEM_KEYSPACE = re.compile(
+    r"system|system_\w*|dse_\w*|solr_admin|opscenter|datastax_sla|data_endpoint_auth|cfs|cfs_archive"
+)
+
+
 def tables(name: str, raw: str) -> tuple[str, ...]:
     tables = tuple(t.strip() for t in raw.split(",") if t.strip())
     for table in tables:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*", table):
             raise SettingError(f"{name}: expected comma-separated keyspace.table names, got {table!r}")
+        keyspace = table.split(".", 1)[0]
+        if _SYSTEM_KEYSPACE.fullmatch(keyspace.lower()):
+            raise SettingError(
+                f"{name}: {table} is in a system keyspace (each cluster's own data, e.g. salted password "
+                f"hashes; never migrated); expected tables of your own keyspaces"
+            )
     return tables
 
 
