@@ -33,19 +33,29 @@ class VerificationSummary:
         self.collected.update(ids)
 
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
-        """Ctrl-C (or SIGINT), even during the last teardown: the run did not finish, so nothing passed it."""
-        del excinfo
+        """Ctrl-C (or SIGINT), even during the last teardown: the run did not finish, so nothing passed it.
+
+        pytest-xdist ends a run it stops early (``session.shouldfail`` on a worker, e.g. the environment did
+        not start) with its own ``Interrupted``, a KeyboardInterrupt too: that is an early stop, not Ctrl-C.
+        """
+        value = excinfo.value
+        from_xdist = type(value).__module__.split(".")[0] == "xdist"
+        if from_xdist and "keyboard-interrupt" not in str(value):
+            self.stopped = self.stopped or str(value)
+            return
         self.interrupted = True
         self.stopped = "the run was interrupted (Ctrl-C)"
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Why the run ended before running every check, if it did."""
+        if self.interrupted or self.stopped:
+            return
         reason = session.shouldfail or session.shouldstop
-        if exitstatus == pytest.ExitCode.INTERRUPTED and not self.interrupted:
-            self.interrupted = True
-            self.stopped = f"the run was interrupted ({reason})" if reason else "the run was interrupted"
-        elif reason and not self.stopped:
+        if reason:
             self.stopped = str(reason)
+        elif exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = True
+            self.stopped = "the run was interrupted"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Record the outcome of each phase that matters (setup/teardown only when they did not pass)."""
