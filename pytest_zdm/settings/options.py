@@ -319,8 +319,17 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "zdm_budget_p99_overhead_ms",
-        "performance budget: p99 write latency through the proxy minus straight to origin, in ms "
-        "(the default suits the loopback local target; set your own for a real deployment)",
+        "performance budget of the proxy itself: p99 write latency through the proxy minus writing to "
+        "origin and target directly (in parallel, at the same moments), in ms (the default suits the "
+        "loopback local target; set your own for a real deployment)",
+        values.milliseconds,
+        lambda _: 250.0,
+    ),
+    Option(
+        "zdm_budget_p99_migration_ms",
+        "performance budget of the migration for the application: p99 write latency through the proxy "
+        "minus straight to origin alone (measured at the same moments), in ms; it includes waiting for "
+        "the target, so a slow target fails it",
         values.milliseconds,
         lambda _: 250.0,
     ),

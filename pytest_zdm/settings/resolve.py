@@ -62,6 +62,7 @@ class Settings:
     zdm_perf_operations: int
     zdm_perf_rate: float
     zdm_budget_p99_overhead_ms: float
+    zdm_budget_p99_migration_ms: float
     zdm_budget_error_rate: float
     zdm_request_timeout: float
     zdm_kube_context: str | None
