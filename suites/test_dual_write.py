@@ -361,7 +361,7 @@ def test_client_timestamps_give_identical_writetimes(zdm_env, ks, pk, proxy_sess
         client.session.use_client_timestamp = False
         for ck in range(100, 150):
             client.session.execute(
-                "INSERT INTO kinds (pk, ck, v) VALUES (%s, %s, 'server-stamped')", (pk, ck)
+                f"INSERT INTO {ks.table('kinds')} (pk, ck, v) VALUES (%s, %s, 'server-stamped')", (pk, ck)
             )
     finally:
         client.close()

@@ -138,7 +138,7 @@ def create_on_each(sessions: Mapping[str, Any], name: str, replication_factor: i
 def exists(session: Any, name: str) -> bool:
     """Whether ``name`` is in the schema the session sees."""
     rows = session.execute(
-        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s", (name,)
+        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s", (str(name),)
     )
     return rows.one() is not None
 
@@ -180,23 +180,18 @@ def drop(session: Any, name: str) -> None:
 
 
 def drop_own_tables(session: Any, keyspace: Keyspace) -> list[str]:
-    """Drop the run's tables and types in a team's keyspace (never anything else); returns their names."""
-    dropped = []
+    """Drop the run's tables, then its types, in a team's keyspace (never anything else); their names.
+
+    Types last: a table that uses a type must go before it.
+    """
     prefix = keyspace.prefix
     if not prefix.startswith(PREFIX):
         raise ZdmError(f"keyspace {keyspace}: no run prefix to drop tables by")
-    tables = session.execute(
-        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (str(keyspace),)
-    )
-    for row in tables:
-        if row.table_name.startswith(prefix):
-            session.execute(f"DROP TABLE IF EXISTS {keyspace}.{own_table(keyspace, row.table_name)}")
-            dropped.append(row.table_name)
-    types = session.execute(
-        "SELECT type_name FROM system_schema.types WHERE keyspace_name = %s", (str(keyspace),)
-    )
-    for row in types:
-        if row.type_name.startswith(prefix):
-            session.execute(f"DROP TYPE IF EXISTS {keyspace}.{own_table(keyspace, row.type_name)}")
-            dropped.append(row.type_name)
+    dropped = []
+    for kind in ("table", "type"):
+        query = f"SELECT {kind}_name AS name FROM system_schema.{kind}s WHERE keyspace_name = %s"
+        rows = session.execute(query, (str(keyspace),))
+        for name in sorted(row.name for row in rows if row.name.startswith(prefix)):
+            session.execute(f"DROP {kind.upper()} IF EXISTS {keyspace}.{own_table(keyspace, name)}")
+            dropped.append(name)
     return dropped

@@ -16,6 +16,7 @@ from cassandra.policies import (
     WhiteListRoundRobinPolicy,
 )
 
+from pytest_zdm.cql.keyspaces import Keyspace
 from pytest_zdm.model import CqlEndpoint, Credentials
 from pytest_zdm.runtime.wait import poll
 
@@ -104,6 +105,9 @@ def connect(
     except Exception:
         cluster.shutdown()
         raise
+    # The driver picks a parameter's encoder by its exact type: a Keyspace (a str subclass) would be
+    # rendered unquoted, so it is encoded as the string it is.
+    session.encoder.mapping[Keyspace] = session.encoder.cql_encode_str
     return CqlClient(cluster=cluster, session=session)
 
 
