@@ -60,12 +60,12 @@ class Measured:
     @property
     def overhead(self) -> float:
         """The proxy's own cost: p99 write latency through the proxy minus writing to both directly, ms."""
-        return self.proxied.writes.p99 - self.direct.both.p99
+        return self.paired.proxy_overhead_ms
 
     @property
     def migration_cost(self) -> float:
         """What the application pays: p99 through the proxy minus straight to origin alone, ms."""
-        return self.proxied.writes.p99 - self.direct.origin.p99
+        return self.paired.migration_cost_ms
 
     def writes_measured(self) -> int:
         """The fewer writes of the two streams (a p99 needs enough of both)."""

@@ -56,6 +56,16 @@ class PairedResult:
     direct: DirectResult
     seconds: float
 
+    @property
+    def proxy_overhead_ms(self) -> float:
+        """The proxy's own cost: p99 write latency through it minus writing to both clusters directly."""
+        return self.proxied.writes.p99 - self.direct.both.p99
+
+    @property
+    def migration_cost_ms(self) -> float:
+        """What the application pays: p99 write latency through the proxy minus origin alone."""
+        return self.proxied.writes.p99 - self.direct.origin.p99
+
 
 class DualIssuer:
     """The reference: writes sent to origin and target at once, done when both answered."""
