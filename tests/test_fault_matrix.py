@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pytest_zdm.environment import ZdmEnv
@@ -107,37 +108,56 @@ def _ready_or_unanswered(env: ZdmEnv) -> bool:
     return readiness(env.info.proxy_http, timeout=10)[0] in (200, 0)
 
 
-def _hang_during_workload(env: ZdmEnv, run_dir: Path) -> Callable[[], None]:
-    """Freeze the target node for 2 s every 8 s once the performance suite's session is under way.
+def _stall_during_workload(pause: Callable[[ZdmEnv], None], resume: Callable[[ZdmEnv], None]):
+    """A seed freezing something for 2 s every 8 s once the performance suite's session is under way.
 
-    A stall that recurs, as a GC-bound or overloaded node stalls: a budget check repeats a measurement over
-    budget once (one stalled window on a busy machine is not a verdict), so the fault must be there in both
-    measurements, as a real one would be. The proxy's own overhead is measured against clients writing to
-    both clusters at the same moments, which wait for the frozen target too; the migration's cost to the
-    application (through the proxy against origin alone) is what a slow target breaks.
+    A stall that recurs, as a GC-bound or overloaded process stalls: a budget check repeats a measurement
+    over budget once (one stalled window on a busy machine is not a verdict), so the fault must be there in
+    both measurements, as a real one would be.
     """
-    stop = threading.Event()
-    started = time.time()
 
-    def hang() -> None:
-        while not any(p.stat().st_mtime > started for p in run_dir.glob("stability-baseline-*.json")):
-            if stop.wait(0.2):
-                return
-        stop.wait(3)  # the keyspace is created, then both workload streams start together
-        while not stop.is_set():
-            env.pause_node("target")
-            time.sleep(2)
-            env.resume_node("target")
-            stop.wait(6)
+    def seed(env: ZdmEnv, run_dir: Path) -> Callable[[], None]:
+        stop = threading.Event()
+        started = time.time()
 
-    thread = threading.Thread(target=hang, daemon=True)
-    thread.start()
+        def stall() -> None:
+            while not any(p.stat().st_mtime > started for p in run_dir.glob("stability-baseline-*.json")):
+                if stop.wait(0.2):
+                    return
+            stop.wait(3)  # the keyspace is created, then both workload streams start together
+            while not stop.is_set():
+                pause(env)
+                time.sleep(2)
+                resume(env)
+                stop.wait(6)
 
-    def undo() -> None:
-        stop.set()
-        thread.join(timeout=120)
+        thread = threading.Thread(target=stall, daemon=True)
+        thread.start()
 
-    return undo
+        def undo() -> None:
+            stop.set()
+            thread.join(timeout=120)
+
+        return undo
+
+    return seed
+
+
+def _proxy_process(env: ZdmEnv) -> psutil.Process:
+    """The running zdm-proxy, by the pid its supervisor reports (psutil refuses a reused pid)."""
+    proc = psutil.Process(int(env.proxy_status()["pid"]))
+    assert "zdm-proxy" in " ".join(proc.cmdline()[:1]), f"pid {proc.pid} is not zdm-proxy: {proc.cmdline()}"
+    return proc
+
+
+#: The target node hangs: clients writing to both clusters directly wait for it too, so the proxy's own
+#: overhead stays small; the migration's cost to the application (against origin alone) shows it.
+_hang_target = _stall_during_workload(
+    lambda env: env.pause_node("target"), lambda env: env.resume_node("target")
+)
+#: The proxy itself hangs (SIGSTOP, as a GC-bound or CPU-starved proxy): only its own overhead shows it.
+_hang_proxy = _stall_during_workload(lambda env: _proxy_process(env).suspend(),
+                                     lambda env: _proxy_process(env).resume())  # fmt: skip
 
 
 def _restart_loop(env: ZdmEnv, run_dir: Path) -> Callable[[], None]:
@@ -245,8 +265,14 @@ FAULTS = [
     ),
     Fault(
         "target hangs 2 s every 8 s during the workloads",
-        _hang_during_workload,
+        _hang_target,
         expect={"test_p99_write_latency_cost_of_the_migration_is_within_budget": "slower cluster: target"},
+        args=("--zdm-phase=1", "-k", "test_performance"),
+    ),
+    Fault(
+        "proxy hangs 2 s every 8 s during the workloads",
+        _hang_proxy,
+        expect={"test_p99_latency_overhead_of_the_proxy_is_within_budget": "the proxy's p99 overhead"},
         args=("--zdm-phase=1", "-k", "test_performance"),
     ),
     Fault(
