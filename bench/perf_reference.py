@@ -97,7 +97,7 @@ def describe(p: PairedResult) -> str:
         f"proxy_p99={p.proxied.writes.p99:.1f} both_p99={p.direct.both.p99:.1f} "
         f"origin_p99={p.direct.origin.p99:.1f} target_p99={p.direct.target.p99:.1f} "
         f"overhead={p.proxy_overhead_ms:.1f} migration={p.migration_cost_ms:.1f} "
-        f"n={p.proxied.writes.count}/{p.direct.both.count}"
+        f"n={p.proxied.writes.count}/{p.direct.both.count} client_stall_p99={p.client_stalls.p99:.1f}"
     )
 
 

@@ -95,7 +95,8 @@ class Measured:
         """Every p99 the verdicts use, for messages."""
         return (
             f"through the proxy: {self.proxied.writes}; to both clusters directly: {self.direct.both}; "
-            f"origin alone: {self.direct.origin}; target alone: {self.direct.target}"
+            f"origin alone: {self.direct.origin}; target alone: {self.direct.target}; "
+            f"the client's own stalls: {self.paired.client_stalls}"
         )
 
 
@@ -170,6 +171,7 @@ def _attach(evidence: Any, measured: Measured, suffix: str = "") -> None:
     evidence(f"latency_to_both_clusters_directly{suffix}", str(measured.direct.both))
     evidence(f"latency_origin_alone{suffix}", str(measured.direct.origin))
     evidence(f"latency_target_alone{suffix}", str(measured.direct.target))
+    evidence(f"client_stalls{suffix}", str(measured.paired.client_stalls))
     evidence(f"proxy_latency_by_cluster{suffix}", measured.per_cluster())
     if measured.slower():
         evidence(f"slower_cluster{suffix}", measured.slower())

@@ -5,8 +5,8 @@ never used before, so the ledger can later say exactly what each cluster must ho
 latency is measured from the intended start of each request, not from when it was sent, so a stall is not
 hidden by the requests it delayed (coordinated omission).
 
-The pacing loop (:func:`drive`) is shared with :mod:`pytest_zdm.workload.paired`, which runs two streams
-side by side; what a stream sends is an :class:`Issuer`.
+What a stream sends is an :class:`Issuer`; :mod:`pytest_zdm.workload.paired` interleaves two of them
+(through the proxy, and straight to both clusters) with one sender.
 """
 
 from __future__ import annotations
@@ -162,15 +162,13 @@ def error_text(exc: BaseException) -> str:
 class Pace:
     """When a stream sends: ``count`` operations from ``began`` at ``rate`` per second (None: closed loop).
 
-    ``offset`` shifts every intended start by that many intervals (0.5 puts a second stream halfway
-    between the first one's requests), ``deadline`` bounds the whole stream.
+    ``deadline`` bounds the whole stream.
     """
 
     count: int
     rate: float | None
     began: float
     deadline: float
-    offset: float = 0.0
 
 
 def drive(issuer: Issuer, pace: Pace, *, concurrency: int, read_ratio: float, rng: random.Random,
@@ -179,7 +177,7 @@ def drive(issuer: Issuer, pace: Pace, *, concurrency: int, read_ratio: float, rn
     in_flight = threading.BoundedSemaphore(concurrency)
     sent = 0
     while sent < pace.count and time.monotonic() < pace.deadline:
-        intended = pace.began + (sent + pace.offset) / pace.rate if pace.rate else time.monotonic()
+        intended = pace.began + sent / pace.rate if pace.rate else time.monotonic()
         delay = intended - time.monotonic()
         if delay > 0:
             time.sleep(delay)

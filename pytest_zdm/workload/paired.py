@@ -6,14 +6,15 @@ itself: each write sent straight to origin and to target in parallel, done when 
 alone (what the application had before the migration) and target alone are read off the same requests.
 
 Both streams run at once, each at the configured rate, the reference's requests halfway between the
-proxy's: whatever else the machine is doing (another build on the CI runner, a garbage collection, the
-client's own thread being descheduled) meets both the same way. Measured one after the other instead,
-a busy minute during one run and not the other decides the verdict (seen on CI: "p99 overhead 481 ms >
-budget 250 ms" on a healthy proxy while the direct run's p50 was 110 ms).
+proxy's, all sent by one thread: whatever else the machine is doing (another build on the CI runner, a
+garbage collection, the client's own thread being descheduled) meets both the same way. Measured one
+after the other instead, a busy minute during one run and not the other decides the verdict (seen on CI:
+"p99 overhead 481 ms > budget 250 ms" on a healthy proxy while the direct run's p50 was 110 ms).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -26,7 +27,6 @@ from pytest_zdm.workload.generator import (
     SessionIssuer,
     WorkloadResult,
     bounds,
-    drive,
     error_text,
     outcome_of,
     prepare_table,
@@ -55,6 +55,7 @@ class PairedResult:
     proxied: WorkloadResult
     direct: DirectResult
     seconds: float
+    client_stalls: LatencyStats
 
     @property
     def proxy_overhead_ms(self) -> float:
@@ -125,6 +126,66 @@ class DualIssuer:
         )
 
 
+class StallMeter:
+    """How late the client process itself runs: a thread asks to sleep 5 ms and records the oversleep.
+
+    The idea of jHiccup: what it records is time the client could not run (CPU taken by other processes,
+    the interpreter busy elsewhere), which delays every request it sends or receives, whatever it goes
+    to. Evidence of how busy the machine was while the streams were measured.
+    """
+
+    TICK = 0.005
+
+    def __init__(self) -> None:
+        self.stalls = LatencyRecorder()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="zdm-stall-meter", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            asked = time.monotonic()
+            time.sleep(self.TICK)
+            self.stalls.record_seconds(max(0.0, time.monotonic() - asked - self.TICK))
+
+    def __enter__(self) -> StallMeter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def drive_interleaved(issuers: list[Any], pace: Pace, *, concurrency: int, read_ratio: float,
+                      rng: random.Random, key_bases: list[int], timeout: float) -> None:  # fmt: skip
+    """One sender for every stream: request ``i`` of stream ``j`` is due at ``(i + j / len) / rate``.
+
+    One thread sends them all in that order, so a client that runs late (a busy machine) delays every
+    stream alike: the lateness is common to the proxy and its reference, not a difference between them.
+    Each stream has its own in-flight limit, large enough that a stalled stream never blocks the sender
+    (and with it the other streams) before its requests time out.
+    """
+    assert pace.rate, "a paired run is paced"
+    slots = [threading.BoundedSemaphore(concurrency) for _ in issuers]
+    sent = 0
+    while sent < pace.count and time.monotonic() < pace.deadline:
+        for j, issuer in enumerate(issuers):
+            intended = pace.began + (sent + j / len(issuers)) / pace.rate
+            delay = intended - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            slots[j].acquire()
+            if not (rng.random() < read_ratio and issuer.read(intended, slots[j].release)):
+                value = f"v{sent}-{rng.getrandbits(32):08x}"
+                issuer.write(key_bases[j] + sent, value, time.time_ns() // 1000, intended, slots[j].release)
+        sent += 1
+    drained = time.monotonic() + timeout + 5
+    for slot in slots:
+        for _ in range(concurrency):
+            if not slot.acquire(timeout=max(0.0, drained - time.monotonic())):
+                break
+
+
 def run_paired(
     proxy: Any,
     origin: Any,
@@ -136,53 +197,33 @@ def run_paired(
     count: int,
     rate: float,
     primary: str = "origin",
-    concurrency: int = 64,
     read_ratio: float = 0.2,
     timeout: float = 10.0,
     seed: int | None = None,
 ) -> PairedResult:
-    """``count`` operations through the proxy and ``count`` to both clusters straight, side by side.
+    """``count`` operations through the proxy and ``count`` to both clusters straight, interleaved.
 
-    Each stream runs at ``rate`` per second (the proxy sees the load it was asked to bear) with its own
-    ``concurrency`` limit, so a stall of one stream never delays the other's requests.
+    Each stream runs at ``rate`` per second (the proxy sees the load it was asked to bear), the
+    reference's requests halfway between the proxy's, sent by one thread (:func:`drive_interleaved`).
     """
     count, duration = bounds(count, None)
     rng = random.Random(seed)
     proxied = SessionIssuer(proxy, keyspace, proxy_table, timeout=timeout, rng=random.Random(rng.random()))
     direct = DualIssuer(origin, target, keyspace, direct_table, primary=primary, timeout=timeout,
                         rng=random.Random(rng.random()))  # fmt: skip
-    began = time.monotonic() + 0.2  # both threads start before the first intended request
-    deadline = began + duration
-    streams: list[tuple[Any, float]] = [(proxied, 0.0), (direct, 0.5)]
-    errors: list[BaseException] = []
-
-    def run(issuer: Any, pace: Pace, **options: Any) -> None:
-        try:
-            drive(issuer, pace, **options)
-        except BaseException as exc:  # handed to the caller below
-            errors.append(exc)
-
-    threads = [
-        threading.Thread(
-            target=run,
-            args=(issuer, Pace(count, rate, began, deadline, offset)),
-            kwargs={
-                "concurrency": concurrency,
-                "read_ratio": read_ratio,
-                "rng": random.Random(rng.random()),
-                "key_base": rng.getrandbits(40) << 20,
-                "timeout": timeout,
-            },
-            name=f"zdm-workload-{'proxy' if offset == 0 else 'direct'}",
-            daemon=True,
+    # Everything a stream may have in flight before its requests time out (zdm-proxy's own limit per
+    # client connection, ZDM_PROXY_MAX_STREAM_IDS, is 2048 by default).
+    concurrency = max(64, min(2000, math.ceil(rate * (timeout + 1))))
+    began = time.monotonic() + 0.05
+    with StallMeter() as meter:
+        drive_interleaved(
+            [proxied, direct],
+            Pace(count, rate, began, began + duration),
+            concurrency=concurrency,
+            read_ratio=read_ratio,
+            rng=rng,
+            key_bases=[rng.getrandbits(40) << 20, rng.getrandbits(40) << 20],
+            timeout=timeout,
         )
-        for issuer, offset in streams
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
     seconds = time.monotonic() - began
-    return PairedResult(proxied.result(seconds, rate), direct.result(), seconds)
+    return PairedResult(proxied.result(seconds, rate), direct.result(), seconds, meter.stalls.stats())
