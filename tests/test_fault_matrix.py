@@ -11,6 +11,7 @@ least one row. The matrix is written to ``reports/fault-matrix.md`` (the README 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -301,11 +302,19 @@ def matrix_env(zdm_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
         yield env
 
 
+def _selected_rows() -> list[Fault]:
+    """``PYTEST_ZDM_FAULT_ROWS=target hangs,proxy hangs``: those rows only (and the healthy one), for a
+    developer checking one fault in minutes; the full matrix is what proves every check can fail."""
+    wanted = [w.strip() for w in os.environ.get("PYTEST_ZDM_FAULT_ROWS", "").split(",") if w.strip()]
+    return [f for f in FAULTS if not wanted or f.name == "healthy" or any(w in f.name for w in wanted)]
+
+
 def test_every_check_fails_against_a_seeded_fault(matrix_env, tmp_path):
     run_dir = matrix_env.run_dir
     table: dict[str, dict[str, tuple[str, str]]] = {}
     problems: list[str] = []
-    for fault in FAULTS:
+    rows = _selected_rows()
+    for fault in rows:
         out = tmp_path / re.sub(r"[^a-z0-9]+", "-", fault.name.lower())
         out.mkdir(exist_ok=True)
         undo = fault.seed(matrix_env, run_dir)
@@ -341,6 +350,9 @@ def test_every_check_fails_against_a_seeded_fault(matrix_env, tmp_path):
                     f"{fault.name}: {check} was {outcome} ({message[:200]!r}), "
                     f"expected skipped with {fragment!r}"
                 )
+    if len(rows) < len(FAULTS):
+        assert not problems, "\n".join(problems)
+        pytest.skip(f"only {len(rows)} of {len(FAULTS)} rows run (PYTEST_ZDM_FAULT_ROWS): all as expected")
     checks = sorted(table["healthy"])
     never_failed = [c for c in checks if not any(r.get(c, ("",))[0] in NOT_PASSED for r in table.values())]
     if never_failed:
