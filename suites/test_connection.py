@@ -89,8 +89,8 @@ def test_proxy_configuration_has_no_ignored_invalid_or_missing_settings(proxy_co
     """
     findings = proxy_configuration.get("findings")
     if findings is None:
-        findings = [str(f) for f in lint.lint_settings(proxy_configuration["environment"])]
-    assert not findings, "proxy configuration: " + " | ".join(findings)
+        findings = lint.summarize(lint.lint_settings(proxy_configuration["environment"]))
+    assert not findings, "proxy configuration: " + " | ".join(findings[: lint.catalog.MAX_SHOWN_FINDINGS])
 
 
 def test_proxy_routing_matches_the_phase(zdm_env, parsed_configuration):

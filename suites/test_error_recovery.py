@@ -20,7 +20,7 @@ from cassandra.policies import ConstantReconnectionPolicy
 from pytest_zdm import lint
 from pytest_zdm.assertions import Clusters, apply_schema, wait_until
 from pytest_zdm.cql.keyspaces import Keyspace
-from pytest_zdm.proxy.health import readiness
+from pytest_zdm.proxy.health import busy_machine_allowance, down_within, readiness
 from pytest_zdm.proxy.metrics import scrape
 
 pytestmark = [pytest.mark.zdm_destructive, pytest.mark.zdm_required_for(4, 5)]
@@ -82,8 +82,12 @@ def test_node_down_is_reported_and_writes_fail_until_it_returns(
     key = uuid.uuid4().int % 2**31
     zdm_env.stop_node(down)
     try:
+        # The proxy notices at its next heartbeat: how long that may take follows from its own settings.
+        bound = down_within(zdm_env.info.proxy_settings or {}, down)
         wait_until(
-            lambda: _side_status(zdm_env, down) == "DOWN", timeout=60, what=f"readiness reporting {down} DOWN"
+            lambda: _side_status(zdm_env, down) == "DOWN",
+            timeout=busy_machine_allowance(bound),
+            what=f"readiness reporting {down} DOWN (the proxy's heartbeat settings imply {bound:.0f}s)",
         )
         with pytest.raises(Exception) as failure:
             _write(client, ks, key, "during-outage")

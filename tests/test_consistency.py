@@ -252,7 +252,11 @@ def test_report_json_lines_and_unknown_table(check, sessions, table, tmp_path):
     )
     report = check(table, splits=4, settle_seconds=0.1)
     lines = report.write_json_lines(tmp_path / "d.jsonl").read_text().splitlines()
-    assert len(lines) == 1 and '"kind": "mismatch"' in lines[0] and '"city": "x"' in lines[0]
+    assert len(lines) == 1 and '"kind": "mismatch"' in lines[0] and '"city"' not in lines[0], "hashed"
+    assert '"home": {"origin": "<' in lines[0] and '"key": {"c": 9, "p": 2}' in lines[0]
+    report.values = "full"
+    lines = report.write_json_lines(tmp_path / "full.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and '"city": "x"' in lines[0]
     with pytest.raises(ZdmError, match="does not exist"):
         check("no_such_table")
 

@@ -189,6 +189,20 @@ def test_startup_failure_shows_the_log_tail_and_cleans_up(pytester):
     assert wait_no_leftovers(run_dirs(pytester.path)[-1]) == []
 
 
+def test_a_startup_failure_prints_its_log_tail_once_whatever_the_number_of_checks(pytester):
+    """Issue 18 (8): one start-up failure printed 717 lines, the ~40-line log tail twice per check."""
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.parametrize('i', range(8))\ndef test_needs_env(zdm_env, i): pass\n"
+    )
+    result = _pytest(pytester, "--zdm-startup-timeout=2", "-n", "2")
+    out = result.stdout.str()
+    assert out.count("--- last lines of ") == 1, out[-3000:]
+    assert len(out.splitlines()) < 120, f"{len(out.splitlines())} lines:\n{out[-3000:]}"
+    assert "the run stopped early: the zdm environment did not start" in out
+    assert "interrupted" not in out, "an early stop is not a Ctrl-C"
+    assert wait_no_leftovers(run_dirs(pytester.path)[-1]) == []
+
+
 def test_keep_leaves_the_environment_running_until_down(pytester, zdm_settings):
     """--zdm-keep, then another process attaches, drives the controls, and `zdm-verify down` ends it."""
     _with_round_trip_suite(pytester)

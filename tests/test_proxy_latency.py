@@ -15,6 +15,7 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from pytest_zdm.proxy.health import busy_machine_allowance, down_within
 from pytest_zdm.proxy.latency import (
     BucketLatency,
     histogram_latency,
@@ -159,3 +160,19 @@ def test_a_hung_target_shows_in_the_targets_latency_only(zdm_env, zdm_keyspace, 
     assert hung["origin writes"].percentiles[99.0] < 500, shown
     assert hung["proxy writes"].percentiles[99.0] >= 1000, shown  # the proxy waits for both
     assert slower_cluster(healthy) is None and slower_cluster(hung) == "target", shown
+
+
+def test_readiness_down_bound_follows_the_proxys_heartbeat_settings():
+    # Defaults (zdm-proxy's config.go): one heartbeat every 30 s, DOWN after 1 failure, which takes at most
+    # the control connection's write (5 s) and read (10 s) timeouts.
+    assert down_within({}, "target") == 45.0
+    fast = {
+        "ZDM_HEARTBEAT_INTERVAL_MS": "2000",
+        "ZDM_HEARTBEAT_FAILURE_THRESHOLD": "3",
+        "ZDM_HEARTBEAT_RETRY_INTERVAL_MAX_MS": "1000",
+        "ZDM_ORIGIN_CONNECTION_TIMEOUT_MS": "4000",
+    }
+    assert down_within(fast, "origin") == 2 + 5 + 10 + 2 * (4 + 1)
+    assert down_within(fast, "target") == 2 + 5 + 10 + 2 * (30 + 1)  # target keeps its default timeout
+    assert down_within({"ZDM_HEARTBEAT_INTERVAL_MS": "nan"}, "origin") == 45.0  # nonsense: the default
+    assert busy_machine_allowance(45.0) > 45.0

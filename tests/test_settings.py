@@ -49,7 +49,11 @@ def test_explicit_false_on_the_command_line_overrides_true_in_ini():
         ("zdm_target", "kind8", "zdm_target: expected one of local, kind, kube, static, docker, got 'kind8'"),
         ("zdm_keep", "maybe", "zdm_keep: expected true or false, got 'maybe'"),
         ("zdm_startup_timeout", "soon", "zdm_startup_timeout: expected a number of seconds, got 'soon'"),
-        ("zdm_startup_timeout", "-3", "zdm_startup_timeout: expected a positive number of seconds, got '-3'"),
+        (
+            "zdm_startup_timeout",
+            "-3",
+            "zdm_startup_timeout: expected a positive number of seconds (at most 86400), got '-3'",
+        ),
         ("zdm_cassandra_heap", "64M", "zdm_cassandra_heap: expected at least 128M"),
         (
             "zdm_read_mode",
@@ -98,7 +102,7 @@ def test_docker_images_and_network_come_from_the_environment_as_ci_sets_them():
 
 def test_json_round_trip_for_the_supervisor():
     s = settings(cli={"zdm_keep": "yes", "zdm_cassandra_heap": "1g"})
-    back = Settings.from_json(s.to_json())
+    back = Settings.from_json(s.to_json()).with_secrets(s.secrets())
     assert back == s
     assert isinstance(back.zdm_run_dir, Path)
 

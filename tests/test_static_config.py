@@ -453,3 +453,19 @@ def test_a_metrics_url_that_is_not_the_proxys_is_refused(tmp_path, secrets):
         server.server_close()
     with pytest.raises(StartupError, match=r"proxy.metrics_url: .* got no answer within 10s"):
         StaticTarget._check_metrics(config)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://admin:Hunter2Secret@127.0.0.3:14001",
+        "http://admin:Hunter2Secret@127.0.0.3:99999",
+        "http://admin:Hunter2Secret@127.0.0.3:14001/metrics",
+        "http://:Hunter2Secret@[::1",
+    ],
+)
+def test_a_url_with_a_password_is_refused_without_echoing_it(tmp_path, url):
+    """Issue 18 (5): the refusal named the URL, password included; it now shows the URL without it."""
+    message = _error(tmp_path, GOOD.replace('"http://127.0.0.3:14001"', f'"{url}"', 1))
+    assert message.startswith("proxy.metrics_url: expected ")
+    assert "Hunter2Secret" not in message and "admin" not in message, message

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+import threading
+import time
+
 import pytest
 from cassandra.cluster import NoHostAvailable
 from hdrh.histogram import HdrHistogram
 
 from pytest_zdm.targets.local.clusters import two_clusters
 from pytest_zdm.workload import LatencyStats, Ledger, LedgerEntry, check_ledger, run_workload
+from pytest_zdm.workload.generator import Pace
 from pytest_zdm.workload.ledger import ACKNOWLEDGED, FAILED, TIMED_OUT
+from pytest_zdm.workload.paired import drive_interleaved
 
 KS = "zdm_verify_workload"
 
@@ -119,3 +126,40 @@ def test_acknowledged_writes_through_the_real_proxy_are_on_both_clusters(
     assert [line.split(":")[0] for line in caught.lost] == [
         f"key {victim.key} acknowledged with {victim.value!r}@{victim.timestamp}"
     ]
+
+
+class Recorder:
+    """An issuer that records when each request was sent; ``hold`` keeps its requests in flight."""
+
+    def __init__(self, hold: threading.Event | None = None) -> None:
+        self.sent: list[tuple[float, float]] = []  # (intended start, actual send)
+        self.hold = hold
+
+    def write(self, key, value, ts, start, done) -> None:
+        self.sent.append((start, time.monotonic()))
+        if self.hold is None:
+            done()
+        else:
+            threading.Thread(target=lambda: (self.hold.wait(10), done()), daemon=True).start()
+
+    def read(self, start, done) -> bool:
+        return False
+
+
+def test_interleaved_streams_alternate_and_a_stalled_one_never_delays_the_other():
+    """The proxy's stream stalls (nothing answers for the whole run): the reference is still sent on time."""
+    hold = threading.Event()
+    stalled, reference = Recorder(hold), Recorder()
+    began = time.monotonic() + 0.05
+    try:
+        pace = Pace(100, 200.0, began, began + 30)
+        drive_interleaved([stalled, reference], pace, concurrency=150, read_ratio=0.0,
+                          rng=random.Random(1), key_bases=[0, 10**6], timeout=0.5)  # fmt: skip
+    finally:
+        hold.set()
+    assert len(stalled.sent) == len(reference.sent) == 100
+    intended = [t for t, _ in reference.sent]
+    assert intended[0] - began == pytest.approx(0.5 / 200)  # halfway between the stalled stream's requests
+    assert all(b - a == pytest.approx(1 / 200) for a, b in itertools.pairwise(intended))
+    lateness = sorted(sent - t for t, sent in reference.sent)
+    assert lateness[len(lateness) // 2] < 0.05, lateness  # on schedule while the other stream hangs

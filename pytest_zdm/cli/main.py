@@ -10,6 +10,7 @@ one line on stderr, exit code 2. A failure while working is one line, exit code 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest_zdm
-from pytest_zdm.environment import start_or_attach, stop_environment, supervisor_pid
+from pytest_zdm.environment import start_or_attach, stop_environment, supervisor_identity
 from pytest_zdm.errors import SettingError, ZdmError
 from pytest_zdm.phases import parse_phase
 from pytest_zdm.provision import provision_cassandra, provision_proxy, provision_spark_connector
@@ -56,6 +57,7 @@ _RUN_ONLY = (
     "zdm_allow_destructive",
     "zdm_keep",
     "zdm_request_timeout",
+    "zdm_mismatch_values",
 )
 UP_SETTINGS = tuple(
     opt.name
@@ -146,7 +148,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     """Start an environment that outlives this command (like ``--zdm-keep``)."""
     settings = _settings(args)
-    settings = Settings.from_json({**settings.to_json(), "zdm_keep": True})
+    settings = dataclasses.replace(settings, zdm_keep=True)
     cls = target_class(settings.zdm_target)
     run_dir = settings.zdm_run_dir / ("up-" + time.strftime("%Y%m%d-%H%M%S"))
     env = start_or_attach(run_dir, settings, plan=cls.plan(settings), owner_pid=None, progress=_say)
@@ -167,7 +169,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     if args.all:
         found = leftovers.entries(settings.zdm_cache_dir)
         for _, entry in found:
-            stopped = stop_environment(Path(entry.run_dir), pid=entry.supervisor_pid)
+            stopped = stop_environment(Path(entry.run_dir), identity=entry.identity())
+            if not stopped:
+                _left_alone(entry.identity(), Path(entry.run_dir))
             print(f"{'stopped' if stopped else 'already stopped'}: {entry.run_dir}")
         leftovers.sweep(settings.zdm_cache_dir)
         if not found:
@@ -175,12 +179,21 @@ def cmd_down(args: argparse.Namespace) -> int:
         return 0
     if not args.run_dir:
         raise ZdmError("down: expected a run directory (printed by 'up' or --zdm-keep), --stale or --all")
-    run_dir = Path(args.run_dir).resolve()
-    if supervisor_pid(run_dir) is None:
+    run_dir = Path(os.path.abspath(args.run_dir))
+    identity = supervisor_identity(run_dir)
+    if identity is None:
         raise ZdmError(f"down: {run_dir} is not a pytest-zdm run directory (no supervisor.pid)")
-    stopped = stop_environment(run_dir)
+    stopped = stop_environment(run_dir, identity=identity)
+    if not stopped:
+        _left_alone(identity, run_dir)
     print(f"{'stopped' if stopped else 'already stopped'}: {run_dir}")
     return 0
+
+
+def _left_alone(identity: leftovers.Identity, run_dir: Path) -> None:
+    """Say so when the recorded pid now belongs to another process (it was not signalled)."""
+    if leftovers.process_alive(identity.pid):
+        _say(f"pid {identity.pid} recorded for {run_dir} is another process now: left alone")
 
 
 def _docker_orphans() -> list[str]:
@@ -209,8 +222,8 @@ def cmd_lint_config(args: argparse.Namespace) -> int:
             f"lint-config: expected a file (proxy YAML config, env file, manifest), got {args.path!r}"
         )
     findings = lint.lint_file(path, phase=args.phase)
-    for finding in findings:
-        print(f"{path}: {finding}")
+    for line in lint.summarize(findings):
+        print(f"{path}: {line}")
     if not findings:
         print(f"{path}: no findings")
     return 1 if any(f.severity == "error" for f in findings) else 0

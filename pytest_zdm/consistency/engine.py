@@ -147,8 +147,8 @@ def compare(
         with default_spark(progress) as session:
             return compare_spark(origin, target, keyspace, table, spark=session, **options)
     began = time.monotonic()
-    shape = table_shape(origin, keyspace, table)
-    table_shape(target, keyspace, table)  # a one-line error if the target lacks the table
+    shape = table_shape(origin, keyspace, table, "origin")
+    table_shape(target, keyspace, table, "target")  # a one-line error if the target lacks the table
     query = _build(shape, writetime=writetime or repair, ttl=ttl or repair, ttl_tolerance=ttl_tolerance)
     ranges = split_ring(splits, *token_range) if token_range else split_ring(splits)
     chosen = sample(ranges, fraction, seed)

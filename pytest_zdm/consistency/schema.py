@@ -57,7 +57,7 @@ def _is_udt(cql_type: str) -> bool:
     return cql_type.split("<", 1)[0] not in builtin and not cql_type.startswith(("tuple<", "vector<"))
 
 
-def table_shape(session: Any, keyspace: str, table: str) -> TableShape:
+def table_shape(session: Any, keyspace: str, table: str, side: str = "the cluster") -> TableShape:
     """The table's shape as the session's cluster describes it; a one-line error if it does not exist."""
     metadata = session.cluster.metadata
     ks = metadata.keyspaces.get(keyspace)
@@ -65,7 +65,7 @@ def table_shape(session: Any, keyspace: str, table: str) -> TableShape:
         session.cluster.refresh_schema_metadata()
         ks = metadata.keyspaces.get(keyspace)
     if ks is None or table not in ks.tables:
-        raise ZdmError(f"table {keyspace}.{table} does not exist on the cluster the session is connected to")
+        raise ZdmError(f"table {keyspace}.{table} does not exist on {side}")
     meta = ks.tables[table]
     cols = meta.columns
     key = {c.name for c in meta.partition_key} | {c.name for c in meta.clustering_key}

@@ -10,8 +10,17 @@ from pytest_zdm.environment.lifecycle import (
     attach_running,
     start_or_attach,
     stop_environment,
+    supervisor_identity,
     supervisor_pid,
 )
 from pytest_zdm.environment.zdm_env import ZdmEnv
 
-__all__ = ["ZdmEnv", "attach", "attach_running", "start_or_attach", "stop_environment", "supervisor_pid"]
+__all__ = [
+    "ZdmEnv",
+    "attach",
+    "attach_running",
+    "start_or_attach",
+    "stop_environment",
+    "supervisor_identity",
+    "supervisor_pid",
+]

@@ -7,6 +7,7 @@ without pytest, so the CLI and the benchmarks use it too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -46,11 +47,11 @@ def attach(run_dir: Path, settings: Settings, ready_seconds: float | None = None
 
 def attach_running(run_dir: Path, settings: Settings) -> ZdmEnv:
     """Attach to an environment another run left running; a one-line error if it is not running."""
-    pid = supervisor_pid(run_dir)
-    if not (run_dir / "env.json").exists() or pid is None or not leftovers.process_alive(pid):
+    identity = supervisor_identity(run_dir)
+    if not (run_dir / "env.json").exists() or identity is None or not identity.alive():
         raise StartupError(
             f"zdm_attach: expected the run directory of a running environment (zdm-verify up, --zdm-keep), "
-            f"but {run_dir} has {'no environment' if pid is None else 'no running supervisor'}"
+            f"but {run_dir} has {'no environment' if identity is None else 'no running supervisor'}"
         )
     return attach(run_dir, settings)
 
@@ -64,7 +65,11 @@ def start_or_attach(
     progress: Progress,
 ) -> ZdmEnv:
     """Return the run's environment, starting it (through a supervisor) if no process has yet."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(os.path.abspath(run_dir))  # the supervisor's command line names it: one spelling
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"zdm_run_dir: could not create {run_dir} ({exc.strerror or exc})") from None
     lock = FileLock(str(run_dir / "start.lock"))
     try:
         lock.acquire(timeout=settings.zdm_startup_timeout + 600)
@@ -92,28 +97,27 @@ def _spawn_and_wait(
     key = run_dir / "control.key"
     key.write_bytes(secrets.token_bytes(32))
     key.chmod(0o600)
-    owner_started = leftovers.process_started(owner_pid) if owner_pid is not None else None
-    request = {
-        "settings": settings.to_json(),
-        "plan": dict(plan),
-        "owner_pid": owner_pid,
-        "owner_started": owner_started,
-        "keep": settings.zdm_keep,
-    }
+    request, handover = supervisor_request(settings, plan=plan, owner_pid=owner_pid)
     (run_dir / "request.json").write_text(json.dumps(request))
     (run_dir / "request.json").chmod(0o600)
     env = {**os.environ, leftovers.RUN_MARKER: str(run_dir)}
     with (run_dir / "supervisor.log").open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pytest_zdm.environment.supervisor", str(run_dir)],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env=env,
         )
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # it died at once: its exit is reported below
+        proc.stdin.write(handover)
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
     _SPAWNED[str(run_dir)] = proc
-    (run_dir / "supervisor.pid").write_text(str(proc.pid))
+    started = leftovers.process_started(proc.pid)
+    (run_dir / "supervisor.pid").write_text(json.dumps({"pid": proc.pid, "started": started}))
     progress_log = run_dir / "progress.log"
     relayed = [0]
 
@@ -143,6 +147,25 @@ def _spawn_and_wait(
     return attach(run_dir, settings, ready_seconds=seconds)
 
 
+def supervisor_request(
+    settings: Settings, *, plan: Mapping[str, Any], owner_pid: int | None
+) -> tuple[dict[str, Any], bytes]:
+    """What the supervisor is told: ``request.json`` (no secret in it) and the secrets for its stdin.
+
+    Secrets never reach a file: the run directory is kept after the run (logs, evidence), and may be
+    uploaded as a CI artifact. The supervisor reads them from the pipe once, before anything else.
+    """
+    owner_started = leftovers.process_started(owner_pid) if owner_pid is not None else None
+    request = {
+        "settings": settings.to_json(),
+        "plan": dict(plan),
+        "owner_pid": owner_pid,
+        "owner_started": owner_started,
+        "keep": settings.zdm_keep,
+    }
+    return request, json.dumps(settings.secrets()).encode()
+
+
 def _relay(progress_log: Path, seen: int, progress: Progress) -> int:
     try:
         with progress_log.open("rb") as fh:
@@ -156,29 +179,45 @@ def _relay(progress_log: Path, seen: int, progress: Progress) -> int:
     return seen + len(complete)
 
 
+def supervisor_identity(run_dir: Path) -> leftovers.Identity | None:
+    """The supervisor recorded in the run directory (pid, start time), None when there is no record.
+
+    Older runs recorded the pid alone; their supervisor is still recognised by its command line.
+    """
+    try:
+        text = (run_dir / "supervisor.pid").read_text().strip()
+        record: dict[str, Any] = json.loads(text) if text.startswith("{") else {"pid": text}
+        pid, started = int(record["pid"]), record.get("started")
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return leftovers.Identity.of_supervisor(pid, float(started) if started is not None else None, run_dir)
+
+
 def supervisor_pid(run_dir: Path) -> int | None:
     """The supervisor's pid recorded in the run directory, if any."""
-    try:
-        return int((run_dir / "supervisor.pid").read_text())
-    except (OSError, ValueError):
-        return None
+    identity = supervisor_identity(run_dir)
+    return identity.pid if identity is not None else None
 
 
-def stop_environment(run_dir: Path, *, timeout: float = 60.0, pid: int | None = None) -> bool:
-    """Stop the run's supervisor (and so everything it started); True if one was running."""
-    pid = pid if pid is not None else supervisor_pid(run_dir)
-    if pid is None or ((run_dir / "stopped").exists() and not leftovers.process_alive(pid)):
+def stop_environment(
+    run_dir: Path, *, timeout: float = 60.0, identity: leftovers.Identity | None = None
+) -> bool:
+    """Stop the run's supervisor (and so everything it started); True if one was running.
+
+    Only the supervisor this run started is signalled (pid, start time and command line checked): a pid
+    recorded long ago may belong to another process now, which is left alone.
+    """
+    identity = identity if identity is not None else supervisor_identity(run_dir)
+    if identity is None or not identity.signal(signal.SIGTERM):  # it stops its target and exits
         _reap(run_dir)
         return False
-    if leftovers.process_alive(pid):
-        os.kill(pid, signal.SIGTERM)  # the supervisor stops its target and exits
 
     def gone() -> bool:
         _reap(run_dir, wait=False)
-        return not leftovers.process_alive(pid)
+        return not identity.alive()
 
     if not poll(gone, timeout=timeout, interval=0.1):
-        os.kill(pid, signal.SIGKILL)
+        identity.signal(signal.SIGKILL)
         leftovers.kill_marked(str(run_dir))
     _reap(run_dir)
     return True

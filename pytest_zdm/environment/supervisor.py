@@ -9,8 +9,9 @@ directory. The controller stops it at the end of the run. If the owning pytest p
 SIGKILL) it stops everything by itself within a second, and its children die with it in any case
 (``PR_SET_PDEATHSIG``).
 
-Files in RUN_DIR: ``request.json`` (in), ``progress.log``, ``env.json`` or ``failed.txt`` (out),
-``control.key`` (controls, on the socket :func:`control_address`), ``supervisor.log``.
+Files in RUN_DIR: ``request.json`` (in, without secrets: those come on stdin), ``progress.log``,
+``env.json`` or ``failed.txt`` (out), ``control.key`` (controls, on the socket :func:`control_address`),
+``supervisor.log``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import traceback
 from multiprocessing.connection import Listener
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, BinaryIO
 
 from pytest_zdm.errors import ZdmError
 from pytest_zdm.model import Control
@@ -63,6 +64,22 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+#: The secrets handed over on stdin are a few short strings; anything longer is not a hand-over.
+MAX_HANDOVER = 1 << 20
+
+
+def read_request(run_dir: Path, handover: BinaryIO) -> tuple[Settings, dict[str, Any]]:
+    """The run's settings and the target's plan: ``request.json``, then the secrets from ``handover``.
+
+    The spawner writes the secrets to the supervisor's stdin and closes it; they exist in this process's
+    memory only (see :func:`pytest_zdm.environment.lifecycle.supervisor_request`).
+    """
+    request = json.loads((run_dir / "request.json").read_text())
+    secrets = json.loads(handover.read(MAX_HANDOVER) or b"{}")
+    settings = Settings.from_json(request["settings"]).with_secrets(secrets)
+    return settings, dict(request.get("plan") or {})
+
+
 def _watch(run_dir: Path, owner_pid: int | None, owner_started: float | None) -> None:
     """SIGTERM ourselves when the owning pytest process is gone, or the run directory was deleted.
 
@@ -77,11 +94,10 @@ def _watch(run_dir: Path, owner_pid: int | None, owner_started: float | None) ->
 class Supervisor:
     """Start the target, publish its endpoints, serve controls, stop everything at the end."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, handover: BinaryIO) -> None:
         self.run_dir = run_dir
+        self.settings, self.plan = read_request(run_dir, handover)
         request = json.loads((run_dir / "request.json").read_text())
-        self.settings = Settings.from_json(request["settings"])
-        self.plan: dict[str, Any] = request.get("plan") or {}
         self.owner_pid: int | None = request.get("owner_pid")
         self.owner_started: float | None = request.get("owner_started")
         self.keep: bool = bool(request.get("keep"))
@@ -169,7 +185,7 @@ class Supervisor:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python -m pytest_zdm.environment.supervisor RUN_DIR``."""
     args = sys.argv[1:] if argv is None else argv
-    return Supervisor(Path(args[0])).run()
+    return Supervisor(Path(args[0]), sys.stdin.buffer).run()
 
 
 if __name__ == "__main__":

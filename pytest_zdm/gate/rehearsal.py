@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_zdm import inputs
 from pytest_zdm.errors import SettingError
 from pytest_zdm.gate.verdict import check_key
 from pytest_zdm.settings import TARGET_NAMES
 from pytest_zdm.targets import target_class
+
+#: A gate.json lists a few hundred checks: kilobytes.
+REHEARSAL_BYTES = 16 << 20
 
 #: Checks, past this many differences, are summarised (a whole configuration can differ).
 _SHOWN = 6
@@ -48,7 +52,7 @@ class Rehearsal:
     def load(cls, path: Path) -> Rehearsal:
         """Read a gate.json written by pytest-zdm; a one-line error naming the setting otherwise."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(inputs.read_text(path, what="a gate.json", limit=REHEARSAL_BYTES))
             checks = data["checks"]
             passed = frozenset(
                 check_key(c["nodeid"], c["suite"]) for c in checks if c.get("outcome") == "passed"
@@ -63,6 +67,8 @@ class Rehearsal:
                 behaviour=dict(data.get("proxy_behaviour") or {}),
                 passed=passed,
             )
+        except inputs.InputError as exc:
+            raise SettingError(f"zdm_rehearsal: {exc}") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SettingError(
                 f"zdm_rehearsal: expected the gate.json of a pytest-zdm rehearsal run, got {path} "

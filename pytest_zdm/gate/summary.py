@@ -21,6 +21,7 @@ class VerificationSummary:
         self.outcomes: dict[str, list[tuple[str, str, str]]] = {}
         self.collected: set[str] = set()
         self.stopped = ""
+        self.interrupted = False
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """The checks this run selected (no xdist: the controller collects them itself)."""
@@ -32,17 +33,29 @@ class VerificationSummary:
         self.collected.update(ids)
 
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
-        """Ctrl-C: the checks not yet run were not verified."""
-        del excinfo
-        self.stopped = "interrupted (Ctrl-C)"
+        """Ctrl-C (or SIGINT), even during the last teardown: the run did not finish, so nothing passed it.
+
+        pytest-xdist ends a run it stops early (``session.shouldfail`` on a worker, e.g. the environment did
+        not start) with its own ``Interrupted``, a KeyboardInterrupt too: that is an early stop, not Ctrl-C.
+        """
+        value = excinfo.value
+        from_xdist = type(value).__module__.split(".")[0] == "xdist"
+        if from_xdist and "keyboard-interrupt" not in str(value):
+            self.stopped = self.stopped or str(value)
+            return
+        self.interrupted = True
+        self.stopped = "the run was interrupted (Ctrl-C)"
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Why the run ended before running every check, if it did."""
+        if self.interrupted or self.stopped:
+            return
         reason = session.shouldfail or session.shouldstop
-        if reason and not self.stopped:
+        if reason:
             self.stopped = str(reason)
-        elif exitstatus == pytest.ExitCode.INTERRUPTED and not self.stopped:
-            self.stopped = "interrupted"
+        elif exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = True
+            self.stopped = "the run was interrupted"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Record the outcome of each phase that matters (setup/teardown only when they did not pass)."""
@@ -89,14 +102,18 @@ class VerificationSummary:
         not_run = len(self.collected - verdicts.keys())
         total = len(self.collected | verdicts.keys())
         if self.stopped:
-            terminalreporter.write_line(f"the run stopped early: {self.stopped}"[:400], red=True)
+            shown = self.stopped if self.interrupted else f"the run stopped early: {self.stopped}"
+            terminalreporter.write_line(shown[:400], red=True)
         terminalreporter.write_line(
             f"checks: {counts[PASSED]} passed, {counts[FAILED] + counts[ERROR]} failed, "
             f"{counts[SKIPPED]} skipped, {not_run} not run (a check that did not run or was skipped is not "
             "a pass)"
         )
         not_passed = total - counts[PASSED]
-        if not_passed or self.stopped:
+        if self.stopped and not not_passed:
+            shown = f"not verified: {total} of {total} checks passed, but the run did not finish"
+            terminalreporter.write_line(shown, red=True, bold=True)
+        elif not_passed or self.stopped:
             terminalreporter.write_line(
                 f"not verified: {not_passed} of {total} checks did not pass", red=True, bold=True
             )

@@ -15,6 +15,8 @@ An empty requirement is INCOMPLETE: a gate with nothing to check cannot pass.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import subprocess
@@ -358,14 +360,32 @@ def decide(
 
 
 def write_gate_file(path: Path, content: Mapping[str, Any], redact: Any = None) -> None:
-    """Write ``gate.json`` atomically (one file per run, written by the controller only)."""
+    """Write ``gate.json`` atomically: a temporary file beside it, renamed over it.
+
+    Readers (CI steps, a reviewer's tooling) see the old verdict or the new one, never half of one. The
+    temporary file lives in the destination's own directory (a rename across file systems is not atomic)
+    and is removed when anything fails; a failure is one :class:`ZdmError` line naming the setting.
+    """
     text = json.dumps(content, indent=2, sort_keys=False) + "\n"
     if redact is not None:
         text = redact(text)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    tmp.write_text(text)
-    tmp.replace(path)
+    tmp: str | None = None
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ZdmError(f"zdm_gate_file: could not write {path} ({reason})") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def github_step_summary(result: GateResult, path: str) -> None:

@@ -125,8 +125,14 @@ class ProxyConfig:
         }
 
     def public_environment(self) -> dict[str, str]:
-        """:meth:`environment` with passwords masked, for logs, reports and the configuration lint."""
-        return {k: ("***" if k.endswith("_PASSWORD") else v) for k, v in self.environment().items()}
+        """:meth:`environment` with secrets masked, for ``env.json``, reports and the configuration lint.
+
+        Secret by the proxy's own rule or by name (a misspelt ``ZDM_ORIGIN_PASWORD`` extra still holds a
+        password), as the configuration lint decides.
+        """
+        from pytest_zdm.lint.catalog import is_secret
+
+        return {k: ("***" if is_secret(k) else v) for k, v in self.environment().items()}
 
     @property
     def http(self) -> str:

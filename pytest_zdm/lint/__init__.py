@@ -14,7 +14,15 @@ for the ``Parsed configuration: {...}`` JSON the proxy logs at startup. Secret v
 message.
 """
 
-from pytest_zdm.lint.catalog import PHASES, SETTINGS, UNKNOWN_VALUE, Finding, envconfig_name, is_secret
+from pytest_zdm.lint.catalog import (
+    PHASES,
+    SETTINGS,
+    UNKNOWN_VALUE,
+    Finding,
+    envconfig_name,
+    is_secret,
+    summarize,
+)
 from pytest_zdm.lint.files import lint_file, load_settings
 from pytest_zdm.lint.goparse import go_parse_bool, go_parse_float, go_parse_int
 from pytest_zdm.lint.kubernetes import lint_kubernetes_objects
@@ -37,4 +45,5 @@ __all__ = [
     "load_settings",
     "parsed_configuration_from_log",
     "parsed_configuration_to_settings",
+    "summarize",
 ]

@@ -41,6 +41,30 @@ class Finding:
         return f"{self.setting}: {self.problem}"
 
 
+#: Findings shown at most (a hostile 50 MB env file made 1.5 million lines); the rest are counted.
+MAX_SHOWN_FINDINGS = 50
+
+
+def summarize(findings: list[Finding], limit: int = MAX_SHOWN_FINDINGS) -> list[str]:
+    """One line per kind of finding, at most ``limit`` lines, the rest counted (never one line each).
+
+    Findings that differ only in numbers (line numbers, counts) are one kind: the first is shown with how
+    many more there are like it.
+    """
+    kinds: dict[tuple[str, str, str], list[Finding]] = {}
+    for finding in findings:
+        key = (finding.setting, finding.severity, re.sub(r"[0-9]+", "#", finding.problem))
+        kinds.setdefault(key, []).append(finding)
+    lines = []
+    for same in kinds.values():
+        more = f" (and {len(same) - 1:,} more like it)" if len(same) > 1 else ""
+        lines.append(f"{same[0]}{more}")
+    if len(lines) > limit:
+        hidden = lines[limit:]
+        lines = [*lines[:limit], f"... {len(hidden):,} more kinds of findings not shown"]
+    return lines
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     """One field of zdm-proxy's ``Config`` struct, as the environment and YAML loaders see it."""

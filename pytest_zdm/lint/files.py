@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from pytest_zdm import inputs
 from pytest_zdm.errors import ZdmError
 from pytest_zdm.lint.catalog import PHASES, Finding
 from pytest_zdm.lint.env_file import _load_env_file, _looks_like_env_file
@@ -53,10 +54,7 @@ def lint_file(path: Path, *, phase: int | None = None) -> list[Finding]:
 
 
 def _load(path: Path) -> Loaded:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ZdmError(f"{path}: cannot read the configuration file: {exc}") from None
+    text = _read(path)
     if _PARSED_MARKER in text:
         try:
             settings = parsed_configuration_to_settings(parsed_configuration_from_log(text))
@@ -66,14 +64,61 @@ def _load(path: Path) -> Loaded:
     if _looks_like_env_file(text):
         return _load_env_file(path, text)
     try:
-        nodes = [node for node in yaml.compose_all(text, Loader=yaml.SafeLoader) if node is not None]
-    except yaml.YAMLError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ZdmError(f"{_expected(path)}; it is not valid YAML{where}: {reason}") from None
+        nodes = inputs.yaml_nodes(text, source=path)
+    except inputs.InputError as exc:
+        if exc.reason.startswith("it is not valid YAML"):
+            raise ZdmError(f"{_expected(path)}; {exc.reason}") from None
+        raise
     if any(_is_k8s_node(node) for node in nodes):
-        return _load_kubernetes(path, text)
+        return _load_kubernetes(path, inputs.yaml_construct(nodes, source=path))
     if nodes and isinstance(nodes[0], yaml.MappingNode):
         return _load_yaml_config(path, nodes[0])
     raise ZdmError(_expected(path))
+
+
+def _read(path: Path) -> str:
+    """The file's text, bounded: a configuration is kilobytes; a proxy log may be large.
+
+    From a file over :data:`~pytest_zdm.inputs.MAX_CONFIG_BYTES` only the proxy's last ``Parsed
+    configuration`` line is kept, read line by line in bounded memory; a large file without one is refused
+    in one line.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ZdmError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+    if size <= inputs.MAX_CONFIG_BYTES:
+        return inputs.read_text(path, what="a zdm-proxy configuration")
+    line = _last_parsed_line(path) if size <= MAX_LOG_BYTES else None
+    if line is None:
+        raise ZdmError(
+            f"{path}: {size:,} bytes; expected a zdm-proxy configuration of at most "
+            f"{inputs.MAX_CONFIG_BYTES:,} bytes, or a proxy log of at most {MAX_LOG_BYTES:,} bytes with a "
+            f"'{_PARSED_MARKER.strip()}' line"
+        )
+    return line
+
+
+#: A proxy log read for its ``Parsed configuration`` line: scanned at a few hundred MB/s, so bounded too.
+MAX_LOG_BYTES = 512 << 20
+_CHUNK = 1 << 20
+
+
+def _last_parsed_line(path: Path) -> str | None:
+    """The last line of ``path`` holding the proxy's ``Parsed configuration``, in bounded memory."""
+    marker = _PARSED_MARKER.encode()
+    last: bytes | None = None
+    carry = b""
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(_CHUNK), b""):
+                lines = (carry + block).split(b"\n")
+                carry = lines.pop()[-_CHUNK:]  # no log line is a megabyte: keep the tail of one that is
+                found = [line for line in lines if marker in line]
+                if found:
+                    last = found[-1][-_CHUNK:]
+    except OSError as exc:
+        raise ZdmError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+    if marker in carry:
+        last = carry
+    return last.decode("utf-8", "replace") if last is not None else None

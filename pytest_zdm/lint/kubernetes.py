@@ -63,9 +63,9 @@ def _k8s_string(name: str, value: Any, where: str, findings: list[Finding]) -> s
     return text
 
 
-def _documents(text: str) -> list[dict[str, Any]]:
+def _documents(values: list[Any]) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
-    for doc in yaml.safe_load_all(text):
+    for doc in values:
         if isinstance(doc, dict) and doc.get("kind") == "List":
             docs.extend(_as_dict(item) for item in _as_list(doc.get("items")))
         elif isinstance(doc, dict):
@@ -73,8 +73,9 @@ def _documents(text: str) -> list[dict[str, Any]]:
     return docs
 
 
-def _load_kubernetes(path: Path, text: str) -> Loaded:
-    loaded = _load_kubernetes_documents(_documents(text))
+def _load_kubernetes(path: Path, values: list[Any]) -> Loaded:
+    """Settings from manifests already read (bounded: :func:`pytest_zdm.inputs.yaml_construct`)."""
+    loaded = _load_kubernetes_documents(_documents(values))
     if not loaded.settings:
         raise ZdmError(f"{_expected(path)}; these Kubernetes manifests set no ZDM_* variable")
     return loaded

@@ -39,7 +39,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     run_dir = Path(ctx.run_dir)
     env_file = run_dir / "env.json"
     summary = config.stash.get(SUMMARY_KEY, None)
-    if summary is not None and (env_file.exists() or (run_dir / "failed.txt").exists()):
+    gating = config.stash[SETTINGS_KEY].zdm_gate is not None
+    if summary is not None and (gating or env_file.exists() or (run_dir / "failed.txt").exists()):
         summary.write(terminalreporter)
     if not env_file.exists():
         if (run_dir / "failed.txt").exists():

@@ -7,6 +7,7 @@ controller stops it exactly once in ``pytest_unconfigure``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -20,13 +21,13 @@ import pytest
 
 from pytest_zdm import redact
 from pytest_zdm.environment import ZdmEnv, attach_running, start_or_attach, stop_environment
-from pytest_zdm.errors import ZdmError
+from pytest_zdm.errors import SettingError, ZdmError
 from pytest_zdm.gate.rehearsal import Rehearsal
 from pytest_zdm.gate.summary import VerificationSummary
 from pytest_zdm.plugin import disruption, stability
 from pytest_zdm.plugin.options import settings_from
 from pytest_zdm.report.signoff import SignOff, WorkerNotes
-from pytest_zdm.settings import Settings
+from pytest_zdm.settings import Settings, paths
 from pytest_zdm.targets import target_class
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -70,6 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if workerinput is not None and "zdm_run" in workerinput:
             ctx = RunContext(**workerinput["zdm_run"])
         elif settings.zdm_attach is not None:
+            _check_attach(settings)
             run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]  # own keyspaces per session
             attached = str(settings.zdm_attach.resolve())
             ctx = RunContext(run_id, attached, {}, os.getpid(), controller=True, attached=True)
@@ -83,6 +85,8 @@ def pytest_configure(config: pytest.Config) -> None:
                 controller=True,
             )
             _prune_old_runs(settings.zdm_run_dir)
+        if workerinput is None:
+            _check_paths(settings)
         rehearsal = Rehearsal.load(settings.zdm_rehearsal) if settings.zdm_rehearsal else None
     except ZdmError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -171,6 +175,40 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if ctx is None or settings is None or not ctx.controller or settings.zdm_keep or ctx.attached:
         return
     stop_environment(Path(ctx.run_dir))
+
+
+def _check_paths(settings: Settings) -> None:
+    """Where this run will write, checked now: one line naming the setting, never a late traceback."""
+    if settings.zdm_attach is None:
+        paths.directory("zdm_run_dir", settings.zdm_run_dir)
+        paths.directory("zdm_cache_dir", settings.zdm_cache_dir)
+    if settings.zdm_gate is not None:
+        paths.writable_file("zdm_gate_file", settings.zdm_gate_file)
+
+
+def _check_attach(settings: Settings) -> None:
+    """An attached run uses the environment as it runs: another target or zdm.toml would be ignored."""
+    assert settings.zdm_attach is not None
+    run_dir = settings.zdm_attach
+    try:
+        running = json.loads((run_dir / "env.json").read_text()).get("target")
+        started = json.loads((run_dir / "request.json").read_text()).get("settings", {})
+    except (OSError, ValueError, AttributeError):
+        return  # not a running environment: attaching says so, in one line, when the run starts
+    given = settings.sources
+    if given.get("zdm_target", "default") != "default" and settings.zdm_target != running:
+        raise SettingError(
+            f"zdm_attach: the environment in {run_dir} runs target {running!r}; expected no other zdm_target "
+            f"with it, got {settings.zdm_target!r} ({given['zdm_target']})"
+        )
+    config = started.get("zdm_static_config")
+    if given.get("zdm_static_config", "default") != "default" and (
+        running != "static" or str(settings.zdm_static_config) != str(config)
+    ):
+        raise SettingError(
+            f"zdm_attach: the environment in {run_dir} was started with its own configuration; expected "
+            f"no zdm_static_config with it, got {settings.zdm_static_config} ({given['zdm_static_config']})"
+        )
 
 
 def _prune_old_runs(base: Path) -> None:

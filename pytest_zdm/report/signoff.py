@@ -64,6 +64,7 @@ class SignOff:
         self.deselected: set[str] = set()
         self.collected: set[str] = set()
         self.result: gate.GateResult | None = None
+        self.write_error = ""
 
     # --- what this run selected ----------------------------------------------------------------------
 
@@ -194,6 +195,11 @@ class SignOff:
                 if self.result.verdict == gate.PASS:
                     self.result.verdict = gate.INCOMPLETE
                 self.result.reasons.insert(0, self.required_error)
+            if self.summary.interrupted:  # even after the last check: its teardown did not finish
+                if self.result.verdict == gate.PASS:
+                    self.result.verdict = gate.INCOMPLETE
+                unfinished = f"{self.summary.stopped}: the gate cannot pass an unfinished run"
+                self.result.reasons.insert(0, unfinished)
             if self.result.verdict != gate.PASS and session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
         context = self.context(int(session.exitstatus))
@@ -201,7 +207,11 @@ class SignOff:
             gate_json = self.result.to_json(context)
             if rehearsal_json is not None:
                 gate_json["rehearsal"] = rehearsal_json
-            gate.write_gate_file(self.settings.zdm_gate_file, gate_json, redact.text)
+            try:
+                gate.write_gate_file(self.settings.zdm_gate_file, gate_json, redact.text)
+            except ZdmError as exc:  # the verdict is still printed; the run must not look like a pass
+                self.write_error = str(exc)
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
             summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
             if summary_path:
                 gate.github_step_summary(self.result, summary_path)
@@ -230,7 +240,10 @@ class SignOff:
             terminalreporter.write_line(f"NOT APPLICABLE {check.nodeid}: {check.reason}"[:400])
         colour = {"green": True} if self.result.verdict == gate.PASS else {"red": True}
         terminalreporter.write_line(self.result.headline(), bold=True, **colour)
-        terminalreporter.write_line(f"verdict written to {self.settings.zdm_gate_file}")
+        if self.write_error:
+            terminalreporter.write_line(f"verdict NOT written: {self.write_error}", red=True, bold=True)
+        else:
+            terminalreporter.write_line(f"verdict written to {self.settings.zdm_gate_file}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Scrub secrets from the JUnit XML too (pytest writes it at the very end of the session)."""

@@ -18,6 +18,68 @@ import psutil
 
 #: Every process the framework starts carries this variable with its run directory as value.
 RUN_MARKER = "PYTEST_ZDM_RUN_MARKER"
+#: The module a supervisor runs as (``python -m pytest_zdm.environment.supervisor RUN_DIR``).
+SUPERVISOR_MODULE = "pytest_zdm.environment.supervisor"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A process as the framework started it: pid, start time, and (a supervisor) its command line.
+
+    A pid alone names whatever process holds it now: after a reboot, or long after a run directory was
+    left behind, that is someone else's process. Before the framework signals a pid it checks that the
+    process still is the one it started: same start time (when recorded) and, for a supervisor, the
+    command line of a supervisor of that very run directory.
+    """
+
+    pid: int
+    started: float | None = None
+    run_dir: str | None = None
+
+    @classmethod
+    def of_supervisor(cls, pid: int, started: float | None, run_dir: Path | str) -> Identity:
+        """The supervisor of ``run_dir``."""
+        return cls(pid, started, os.path.abspath(run_dir))
+
+    def process(self) -> psutil.Process | None:
+        """The running process when it is this one; None when gone, a zombie or another process."""
+        try:
+            proc = psutil.Process(self.pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            if self.started is not None and abs(proc.create_time() - self.started) >= 1.0:
+                return None
+            if self.run_dir is not None and not _supervises(proc, self.run_dir):
+                return None
+            return proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            return None
+
+    def alive(self) -> bool:
+        """Whether this very process still runs."""
+        return self.process() is not None
+
+    def signal(self, sig: int) -> bool:
+        """Send ``sig`` if this very process still runs (psutil re-checks the pid's reuse); True if sent."""
+        proc = self.process()
+        if proc is None:
+            return False
+        try:
+            proc.send_signal(sig)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return False
+        return True
+
+
+def _supervises(proc: psutil.Process, run_dir: str) -> bool:
+    """Whether ``proc``'s command line is ``... -m pytest_zdm.environment.supervisor <run_dir>``."""
+    cmd = proc.cmdline()
+    if SUPERVISOR_MODULE not in cmd or not cmd or cmd.index(SUPERVISOR_MODULE) == len(cmd) - 1:
+        return False
+    given = cmd[-1]
+    if not os.path.isabs(given):  # started with a relative path: relative to the process's own cwd
+        given = os.path.join(proc.cwd(), given)
+    return os.path.abspath(given) == run_dir
 
 
 @dataclass(frozen=True)
@@ -29,6 +91,10 @@ class LiveEntry:
     supervisor_started: float
     owner_pid: int | None
     keep: bool
+
+    def identity(self) -> Identity:
+        """The supervisor this entry names, as it must still be to be signalled."""
+        return Identity.of_supervisor(self.supervisor_pid, self.supervisor_started, self.run_dir)
 
 
 def registry_dir(cache_dir: Path) -> Path:
@@ -58,13 +124,7 @@ def entries(cache_dir: Path) -> list[tuple[Path, LiveEntry]]:
 
 def process_alive(pid: int, started: float | None = None) -> bool:
     """True when ``pid`` runs (not a zombie) and, if given, was started at ``started`` (no PID reuse)."""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(proc.create_time() - started) < 1.0
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+    return Identity(pid, started).alive()
 
 
 def marked_processes(run_dir: str) -> list[psutil.Process]:
@@ -97,6 +157,7 @@ def sweep(cache_dir: Path) -> list[str]:
     """End what dead supervisors left behind; returns one line per run cleaned up."""
     cleaned = []
     for path, entry in entries(cache_dir):
+        # Alive by pid and start time is enough to spare it: sparing is the safe mistake.
         if process_alive(entry.supervisor_pid, entry.supervisor_started):
             continue  # alive: it watches its owner and stops by itself
         pids = kill_marked(entry.run_dir)

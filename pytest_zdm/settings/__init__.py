@@ -6,6 +6,7 @@ is defined once (:mod:`pytest_zdm.settings.options`) and shared by both registra
 reference. Precedence: command line > environment variable > ini file > default.
 """
 
+from pytest_zdm.settings.option import Option
 from pytest_zdm.settings.options import (
     CASSANDRA_RELEASES,
     CASSANDRA_VERSION,
@@ -17,7 +18,6 @@ from pytest_zdm.settings.options import (
     READ_MODES,
     TARGET_NAMES,
     ZDM_PROXY_COMMIT,
-    Option,
 )
 from pytest_zdm.settings.resolve import Settings, readme_table, resolve
 

@@ -6,15 +6,14 @@ so the four cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import platformdirs
 
 from pytest_zdm.phases import parse_phase
 from pytest_zdm.settings import values
+from pytest_zdm.settings.option import Option
+from pytest_zdm.settings.options_kube import KUBE_OPTIONS
 
 #: Pinned artifacts: what ``provision`` fetches unless told otherwise. A Cassandra line given as ``4.1``
 #: (or ``4.1.x``) means its pinned release here; any exact release of these lines works too.
@@ -32,37 +31,12 @@ TARGET_NAMES = ("local", "kind", "kube", "static", "docker")
 DOCKER_NETWORKS = ("bridge", "host")
 PRIMARY_CLUSTERS = ("ORIGIN", "TARGET")
 READ_MODES = ("PRIMARY_ONLY", "DUAL_ASYNC_ON_SECONDARY")
+#: How mismatched values appear in reports (pytest_zdm.consistency.report.VALUE_MODES, the same three).
+MISMATCH_VALUES = ("hashed", "keys", "full")
 CONSISTENCY_LEVELS = ("LOCAL_QUORUM", "LOCAL_ONE", "QUORUM", "ONE", "ALL", "EACH_QUORUM")
 COMPARE_ENGINES = ("python", "spark")
 #: The Spark Cassandra Connector paired with Spark 3.5 (Scala 2.12): what the spark engine fetches.
 SPARK_CONNECTOR_VERSION = "3.5.1"
-
-
-@dataclass(frozen=True)
-class Option:
-    """How one setting is named, documented, parsed and defaulted."""
-
-    name: str
-    help: str
-    parse: Callable[[str, str], Any]
-    default: Callable[[Path], Any] | None = None
-    env: str | None = None
-    secret: bool = False
-    is_flag: bool = False
-
-    @property
-    def cli(self) -> str:
-        """The command-line spelling, e.g. ``--zdm-target``."""
-        return "--" + self.name.replace("_", "-")
-
-    @property
-    def on_command_line(self) -> bool:
-        """Whether the setting is a command-line and ini option.
-
-        Secrets are not: a command line shows in ``ps`` and CI logs, an ini file gets committed. They come
-        from their environment variable or from a file (the ``<name>_file`` setting).
-        """
-        return not self.secret
 
 
 def _default_cache(rootdir: Path) -> Path:
@@ -300,7 +274,7 @@ OPTIONS: tuple[Option, ...] = (
         "zdm_replication_factor",
         "replication factor of each datacenter in the keyspaces the framework creates "
         "(NetworkTopologyStrategy over the clusters' datacenters)",
-        values.count,
+        values.whole_number(1, 100),
         lambda _: 1,
     ),
     Option(
@@ -358,6 +332,16 @@ OPTIONS: tuple[Option, ...] = (
         "your tables (keyspace.table, comma-separated) whose data must agree on both clusters; read only",
         values.tables,
         lambda _: (),
+    ),
+    Option(
+        "zdm_mismatch_values",
+        "how mismatched values of compared tables appear in the terminal, JUnit XML, Allure and the "
+        "mismatch reports: hashed (a keyed hash with type and length: equal values hash equal within a run, "
+        "nothing can be read back; safe to upload from CI), keys (only which columns differ) or full (the "
+        "values: personal data may reach CI artifacts); keys and column names are always shown",
+        values.choice(MISMATCH_VALUES),
+        lambda _: "hashed",
+        env="PYTEST_ZDM_MISMATCH_VALUES",
     ),
     Option(
         "zdm_compare_writetime",
@@ -420,15 +404,25 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "zdm_perf_rate",
         "operations per second of the performance suite's workload (fixed rate)",
-        values.rate,
+        values.operations_rate,
         lambda _: 200.0,
     ),
     Option(
         "zdm_budget_p99_overhead_ms",
-        "performance budget: p99 write latency through the proxy minus straight to origin, in ms "
-        "(the default suits the loopback local target; set your own for a real deployment)",
-        values.rate,
+        "performance budget of the proxy itself: p99 write latency through the proxy minus writing to "
+        "origin and target directly (in parallel, at the same moments), in ms (the default suits the "
+        "loopback local target; set your own for a real deployment)",
+        values.milliseconds,
         lambda _: 250.0,
+    ),
+    Option(
+        "zdm_budget_p99_migration_ms",
+        "performance budget of the migration for the application: p99 write latency through the proxy "
+        "minus straight to origin alone (measured at the same moments), in ms; it includes waiting for "
+        "the target, so a slow target fails it (the default leaves room for a busy shared CI runner; set "
+        "your application's own)",
+        values.milliseconds,
+        lambda _: 500.0,
     ),
     Option(
         "zdm_budget_error_rate",
@@ -443,139 +437,6 @@ OPTIONS: tuple[Option, ...] = (
         lambda _: 12.0,
     ),
 )
-# The kind and kube targets: where the clusters and the proxy are, and how to log in to them.
-OPTIONS += (
-    Option(
-        "zdm_kube_context",
-        "kubeconfig context of the kube target (default: the kubeconfig's current context)",
-        values.text,
-    ),
-    Option(
-        "zdm_kind_cluster",
-        "name of the kind cluster of the kind target; its context is kind-<name>",
-        values.k8s_name,
-        lambda _: "kind",
-    ),
-    Option(
-        "zdm_kubeconfig",
-        "kubeconfig file of the kind and kube targets (default: KUBECONFIG, else ~/.kube/config)",
-        values.existing_file,
-    ),
-    Option(
-        "zdm_kubectl",
-        "the kubectl that runs the port-forwards of the kind and kube targets",
-        values.text,
-        lambda _: "kubectl",
-    ),
-    Option(
-        "zdm_kube_namespace",
-        "namespace of the Cassandra services and the proxy (kind and kube targets)",
-        values.k8s_name,
-        lambda _: "default",
-    ),
-    Option(
-        "zdm_kube_origin_service",
-        "Service of the origin Cassandra cluster (kind and kube targets)",
-        values.k8s_name,
-        lambda _: "cassandra-origin",
-    ),
-    Option(
-        "zdm_kube_target_service",
-        "Service of the target Cassandra cluster (kind and kube targets)",
-        values.k8s_name,
-        lambda _: "cassandra-target",
-    ),
-    Option(
-        "zdm_kube_cql_port",
-        "CQL port of the origin and target Services (kind and kube targets)",
-        values.port,
-        lambda _: 9042,
-    ),
-    Option(
-        "zdm_kube_proxy_service",
-        "Service of zdm-proxy (kind and kube targets)",
-        values.k8s_name,
-        lambda _: "zdm-proxy",
-    ),
-    Option(
-        "zdm_kube_proxy_port",
-        "CQL port of the zdm-proxy Service (kind and kube targets)",
-        values.port,
-        lambda _: 9042,
-    ),
-    Option(
-        "zdm_kube_proxy_metrics_port",
-        "health/metrics port of the zdm-proxy Service (kind and kube targets)",
-        values.port,
-        lambda _: 14001,
-    ),
-    Option(
-        "zdm_kube_proxy_selector",
-        "label selector of the zdm-proxy pods, watched for restarts and CrashLoopBackOff (kind and kube "
-        "targets)",
-        values.selector,
-        lambda _: "app=zdm-proxy",
-    ),
-    Option(
-        "zdm_kube_proxy_deployment",
-        "Deployment of zdm-proxy whose environment (env, envFrom ConfigMaps) the configuration lint reads "
-        "(kind and kube targets)",
-        values.k8s_name,
-        lambda _: "zdm-proxy",
-    ),
-    Option(
-        "zdm_kube_forward_timeout",
-        "seconds kubectl port-forward may take to report its local port, and a probe of it to answer",
-        values.seconds,
-        lambda _: 30.0,
-    ),
-    Option(
-        "zdm_origin_username",
-        "username of the origin cluster (kind and kube targets; the local target uses its own)",
-        values.text,
-        lambda _: "cassandra",
-        env="PYTEST_ZDM_ORIGIN_USERNAME",
-    ),
-    Option(
-        "zdm_origin_password_file",
-        "a file holding the origin cluster's password (e.g. a mounted Kubernetes Secret); the environment "
-        "variable PYTEST_ZDM_ORIGIN_PASSWORD wins over it",
-        values.existing_file,
-        env="PYTEST_ZDM_ORIGIN_PASSWORD_FILE",
-    ),
-    Option(
-        "zdm_origin_password",
-        "password of the origin cluster (kind and kube targets): from this environment variable or "
-        "zdm_origin_password_file only, never a command-line or ini value; never printed or written",
-        values.any_text,
-        lambda _: "cassandra",
-        env="PYTEST_ZDM_ORIGIN_PASSWORD",
-        secret=True,
-    ),
-    Option(
-        "zdm_target_username",
-        "username of the target cluster, also the login through the proxy (kind and kube targets)",
-        values.text,
-        lambda _: "cassandra",
-        env="PYTEST_ZDM_TARGET_USERNAME",
-    ),
-    Option(
-        "zdm_target_password_file",
-        "a file holding the target cluster's password; the environment variable PYTEST_ZDM_TARGET_PASSWORD "
-        "wins over it",
-        values.existing_file,
-        env="PYTEST_ZDM_TARGET_PASSWORD_FILE",
-    ),
-    Option(
-        "zdm_target_password",
-        "password of the target cluster, also the login through the proxy (kind and kube targets): from "
-        "this environment variable or zdm_target_password_file only, never a command-line or ini value; "
-        "never printed or written",
-        values.any_text,
-        lambda _: "cassandra",
-        env="PYTEST_ZDM_TARGET_PASSWORD",
-        secret=True,
-    ),
-)
+OPTIONS += KUBE_OPTIONS
 
 OPTIONS_BY_NAME = {opt.name: opt for opt in OPTIONS}

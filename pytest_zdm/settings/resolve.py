@@ -9,12 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_zdm import inputs
 from pytest_zdm.errors import SettingError
 from pytest_zdm.lint.catalog import PHASES, is_secret
 from pytest_zdm.settings.options import OPTIONS
 
 #: Spark setting names that hold secrets (Spark's own ``spark.redaction.regex`` default).
 SPARK_SECRET_NAME = re.compile(r"(?i)secret|password|token|access[.]?key")
+#: Settings that are secrets: never written to a file, never a command-line or ini value.
+SECRET_SETTINGS = tuple(opt.name for opt in OPTIONS if opt.secret)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Settings:
     zdm_docker_proxy_image: str
     zdm_docker_network: str
     zdm_compare_tables: tuple[str, ...]
+    zdm_mismatch_values: str
     zdm_compare_writetime: bool
     zdm_compare_rate: float
     zdm_compare_engine: str
@@ -72,6 +76,7 @@ class Settings:
     zdm_perf_operations: int
     zdm_perf_rate: float
     zdm_budget_p99_overhead_ms: float
+    zdm_budget_p99_migration_ms: float
     zdm_budget_error_rate: float
     zdm_request_timeout: float
     zdm_kube_context: str | None
@@ -101,23 +106,45 @@ class Settings:
         return str(getattr(self, f"zdm_{cluster}_cassandra_version"))
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-safe copy for handing to the supervisor process (secrets included: never log it)."""
+        """A JSON-safe copy without any secret, for files (the supervisor's request, a run's record).
+
+        Secret settings and the secret names of ``zdm_proxy_env`` are left out: :meth:`secrets` holds them,
+        for a hand-over that never touches the disk (a pipe).
+        """
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
-            if f.name == "sources":
+            if f.name == "sources" or f.name in SECRET_SETTINGS:
                 continue
             value = getattr(self, f.name)
+            if f.name == "zdm_proxy_env":
+                value = {k: v for k, v in value.items() if not is_secret(k)}
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
 
+    def secrets(self) -> dict[str, Any]:
+        """What :meth:`to_json` leaves out: the secret settings and the secret ``zdm_proxy_env`` names."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in SECRET_SETTINGS}
+        out["zdm_proxy_env"] = {k: v for k, v in self.zdm_proxy_env.items() if is_secret(k)}
+        return out
+
+    def with_secrets(self, secrets: Mapping[str, Any]) -> Settings:
+        """These settings with the secrets :meth:`secrets` gave (the inverse of leaving them out)."""
+        values: dict[str, Any] = {
+            name: str(secrets[name]) for name in SECRET_SETTINGS if isinstance(secrets.get(name), str)
+        }
+        extra = secrets.get("zdm_proxy_env") or {}
+        hidden = {str(k): str(v) for k, v in dict(extra).items() if is_secret(str(k))}
+        values["zdm_proxy_env"] = {**self.zdm_proxy_env, **hidden}
+        return dataclasses.replace(self, **values)
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Settings:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json` (secrets empty until :meth:`with_secrets`)."""
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name == "sources":
                 continue
-            value = data.get(f.name)
+            value = data.get(f.name, "" if f.name in SECRET_SETTINGS else None)
             if isinstance(value, str) and "Path" in str(f.type):
                 value = Path(value)
             elif isinstance(value, list):
@@ -212,13 +239,14 @@ def resolve(
 
 
 def _read_secret(name: str, path: Path) -> str:
-    """A secret from a file: its first line (files written by hand or by Kubernetes end with a newline)."""
+    """A secret from a file: its first line (files written by hand or by Kubernetes end with a newline).
+
+    Read with a bound: a secret is one short line, whatever else the file holds.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingError(f"{name}_file: cannot read {path} ({type(exc).__name__})") from None
-    lines = text.splitlines()
-    return lines[0] if lines else ""
+        return inputs.read_first_line(path)
+    except inputs.InputError as exc:
+        raise SettingError(f"{name}_file: {exc}") from None
 
 
 def readme_table() -> str:

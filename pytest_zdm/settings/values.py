@@ -6,6 +6,7 @@ and what was expected.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -27,23 +28,61 @@ def boolean(name: str, raw: str) -> bool:
     raise SettingError(f"{name}: expected true or false, got {raw!r}")
 
 
+#: A number as people write it in settings, ASCII only: ``float()`` alone also takes ``nan``, ``inf``,
+#: ``1_000`` and digits of other scripts (``float("٣")`` is 3.0), none of which a setting means.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_WHOLE = re.compile(r"\+?[0-9]+")
+#: Upper bounds: a value beyond them is a typo (a timeout of 30 years), not a choice.
+MAX_SECONDS = 86_400.0
+MAX_RATE = 1_000_000.0
+MAX_MILLISECONDS = 3_600_000.0
+
+
+def number(name: str, raw: str, expected: str) -> float:
+    """A finite decimal number written with ASCII digits; else a :class:`SettingError` saying ``expected``."""
+    text = raw.strip()
+    value = float(text) if _NUMBER.fullmatch(text) else math.nan
+    if not math.isfinite(value):
+        raise SettingError(f"{name}: expected {expected}, got {raw!r}")
+    return value
+
+
 def seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingError(f"{name}: expected a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise SettingError(f"{name}: expected a positive number of seconds, got {raw!r}")
+    value = number(name, raw, "a number of seconds")
+    if not 0 < value <= MAX_SECONDS:
+        raise SettingError(
+            f"{name}: expected a positive number of seconds (at most {MAX_SECONDS:.0f}), got {raw!r}"
+        )
+    return value
+
+
+def milliseconds(name: str, raw: str) -> float:
+    """A duration in milliseconds, 0 included (a budget of nothing is a choice)."""
+    expected = f"a number of milliseconds from 0 to {MAX_MILLISECONDS:.0f}"
+    value = number(name, raw, expected)
+    if not 0 <= value <= MAX_MILLISECONDS:
+        raise SettingError(f"{name}: expected {expected}, got {raw!r}")
+    return value
+
+
+def operations_rate(name: str, raw: str) -> float:
+    """A fixed rate of operations per second: positive (a workload at no rate measures nothing)."""
+    expected = f"a positive number of operations per second (at most {MAX_RATE:.0f})"
+    value = number(name, raw, expected)
+    if not 0 < value <= MAX_RATE:
+        raise SettingError(f"{name}: expected {expected}, got {raw!r}")
     return value
 
 
 def heap(name: str, raw: str) -> str:
     value = raw.strip().upper()
-    if not value[:-1].isdigit() or value[-1] not in "MG":
+    if not re.fullmatch(r"[0-9]{1,7}[MG]", value):
         raise SettingError(f"{name}: expected a JVM heap size such as 256M or 1G, got {raw!r}")
     megabytes = int(value[:-1]) * (1024 if value[-1] == "G" else 1)
     if megabytes < 128:
         raise SettingError(f"{name}: expected at least 128M (Cassandra 5.0 does not boot below), got {raw!r}")
+    if megabytes > 64 * 1024:
+        raise SettingError(f"{name}: expected at most 64G (a node of the lab, not a server), got {raw!r}")
     return value
 
 
@@ -165,31 +204,43 @@ def env_pairs(name: str, raw: str) -> dict[str, str]:
 
 
 def rate(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingError(
-            f"{name}: expected a number of rows per second (0 for no limit), got {raw!r}"
-        ) from None
-    if value < 0:
-        raise SettingError(f"{name}: expected a number of rows per second (0 for no limit), got {raw!r}")
+    expected = f"a number of rows per second from 0 (no limit) to {MAX_RATE:.0f}"
+    value = number(name, raw, expected)
+    if not 0 <= value <= MAX_RATE:
+        raise SettingError(f"{name}: expected {expected}, got {raw!r}")
     return value
 
 
-def count(name: str, raw: str) -> int:
-    if not raw.strip().isdigit() or int(raw) < 1:
-        raise SettingError(f"{name}: expected a positive whole number, got {raw!r}")
-    return int(raw)
+def whole_number(minimum: int, maximum: int) -> Callable[[str, str], int]:
+    """A parser of whole numbers from ``minimum`` to ``maximum`` written with ASCII digits."""
+
+    def parse(name: str, raw: str) -> int:
+        text = raw.strip()
+        value = int(text) if _WHOLE.fullmatch(text) and len(text) < 19 else None
+        if value is None or not minimum <= value <= maximum:
+            bound = "a positive whole number" if minimum == 1 else f"a whole number from {minimum}"
+            raise SettingError(f"{name}: expected {bound} (at most {maximum}), got {raw!r}")
+        return value
+
+    return parse
+
+
+#: How many of something: at least one, and no more than a workload ever sends.
+count = whole_number(1, 10_000_000)
 
 
 def share(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
+    value = number(name, raw, "a share between 0 and 1")
     if not 0 <= value <= 1:
         raise SettingError(f"{name}: expected a share between 0 and 1, got {raw!r}")
     return value
+
+
+#: Keyspaces of Cassandra, DSE and Astra themselves: per-cluster data (salted password hashes, peers,
+#: schema) that is never migrated, so always "different", and not the team's to copy into reports.
+_SYSTEM_KEYSPACE = re.compile(
+    r"system|system_\w*|dse_\w*|solr_admin|opscenter|datastax_sla|data_endpoint_auth|cfs|cfs_archive"
+)
 
 
 def tables(name: str, raw: str) -> tuple[str, ...]:
@@ -197,6 +248,12 @@ def tables(name: str, raw: str) -> tuple[str, ...]:
     for table in tables:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*", table):
             raise SettingError(f"{name}: expected comma-separated keyspace.table names, got {table!r}")
+        keyspace = table.split(".", 1)[0]
+        if _SYSTEM_KEYSPACE.fullmatch(keyspace.lower()):
+            raise SettingError(
+                f"{name}: {table} is in a system keyspace (each cluster's own data, e.g. salted password "
+                f"hashes; never migrated); expected tables of your own keyspaces"
+            )
     return tables
 
 
@@ -233,7 +290,7 @@ def any_text(name: str, raw: str) -> str:
 
 def port(name: str, raw: str) -> int:
     value = raw.strip()
-    if not value.isdigit() or not 0 < int(value) <= 65535:
+    if not re.fullmatch(r"[0-9]{1,5}", value) or not 0 < int(value) <= 65535:
         raise SettingError(f"{name}: expected a TCP port number 1..65535, got {raw!r}")
     return int(value)
 

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from pytest_zdm import inputs
 from pytest_zdm.errors import SettingError, StartupError
 
 T = TypeVar("T")
@@ -34,23 +36,52 @@ def kubeconfig_files(kubeconfig: Path | None) -> str:
     return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
+#: What the kubernetes client may raise on a broken kubeconfig (it does not wrap its YAML or key errors).
+_CONFIG_ERRORS = (ConfigException, OSError, ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError)
+
+
+def check_kubeconfig(kubeconfig: Path | None) -> str:
+    """The kubeconfig file(s), each read with bounds and checked to be a YAML mapping, before the client.
+
+    The kubernetes client reads a kubeconfig without bounds (an alias bomb) and reports a broken one as a
+    traceback of its own; checked here, either is one line naming the setting.
+    """
+    files = kubeconfig_files(kubeconfig)
+    for name in files.split(os.pathsep):
+        path = Path(name)
+        if not name or not path.exists():
+            continue
+        try:
+            documents = inputs.yaml_documents(inputs.read_text(path, what="a kubeconfig"), source=path)
+        except inputs.InputError as exc:
+            raise SettingError(f"zdm_kubeconfig: {exc}; expected a kubeconfig file") from None
+        if len(documents) != 1 or not isinstance(documents[0], dict):
+            raise SettingError(
+                f"zdm_kubeconfig: {path} is not a kubeconfig; expected a YAML mapping with clusters, "
+                "contexts and users"
+            )
+    return files
+
+
 def resolve_context(kubeconfig: Path | None, context: str | None, *, setting: str, hint: str = "") -> str:
     """The context to use: ``context`` checked to exist, or the kubeconfig's current one.
 
     ``setting`` is the setting named in errors (``zdm_kube_context``, or ``zdm_kind_cluster`` whose context
     is ``kind-<name>``); ``hint`` is appended to the missing-context error.
     """
-    files = kubeconfig_files(kubeconfig)
+    files = check_kubeconfig(kubeconfig)
     try:
         contexts, active = config.list_kube_config_contexts(config_file=files)  # type: ignore[no-untyped-call]
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
+    except _CONFIG_ERRORS as exc:
         raise SettingError(
             f"zdm_kubeconfig: no usable kubeconfig at {files} ({_first_line(exc)}); expected a kubeconfig "
             "file (set zdm_kubeconfig or KUBECONFIG)"
         ) from None
-    names = [str(item.get("name")) for item in contexts or []]
+    if not isinstance(contexts, list) or not all(isinstance(item, dict) for item in contexts):
+        raise SettingError(f"zdm_kubeconfig: {files} has no usable contexts list; expected a kubeconfig file")
+    names = [str(item.get("name")) for item in contexts]
     if context is None:
-        if not active:
+        if not isinstance(active, dict) or "name" not in active:
             raise SettingError(f"{setting}: the kubeconfig {files} has no current context; set {setting}")
         return str(active["name"])
     if context not in names:
@@ -79,7 +110,7 @@ class KubeApi:
                 client_configuration=configuration,
                 persist_config=False,
             )
-        except (ConfigException, OSError, ValueError, TypeError) as exc:
+        except _CONFIG_ERRORS as exc:
             raise SettingError(
                 f"{context_setting}: context {context!r} cannot be used: {_first_line(exc)}"
             ) from None

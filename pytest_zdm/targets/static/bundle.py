@@ -16,6 +16,7 @@ import os
 import ssl
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,13 @@ class BundleInfo:
         return f"secure connect bundle {self.path.name} (metadata service {where})"
 
 
+#: A bundle is about 10 KB; the file, its entries and each member read are bounded before anything is
+#: unpacked (a 2 MB zip bomb unpacked to gigabytes before its one-line error).
+MAX_BUNDLE_BYTES = 16 << 20
+MAX_ENTRIES = 64
+MAX_MEMBER_BYTES = 1 << 20
+
+
 def check_bundle(path: Path, setting: str) -> BundleInfo:
     """The bundle's metadata-service address; a :class:`SettingError` naming ``setting`` if it is unusable."""
 
@@ -47,19 +55,25 @@ def check_bundle(path: Path, setting: str) -> BundleInfo:
 
     if not path.is_file():
         raise bad(f"but {path} does not exist")
+    if path.stat().st_size > MAX_BUNDLE_BYTES:
+        raise bad(f"but {path} is {path.stat().st_size:,} bytes (a bundle is about 10 KB)")
     if not zipfile.is_zipfile(path):
         raise bad(f"but {path} is not a zip file")
     try:
         with zipfile.ZipFile(path) as bundle:
-            names = set(bundle.namelist())
-            missing = [m for m in MEMBERS if m not in names]
+            entries = bundle.infolist()
+            if len(entries) > MAX_ENTRIES:
+                raise bad(f"but {path} holds {len(entries):,} entries (a bundle holds about 8)")
+            by_name = {entry.filename: entry for entry in entries}
+            missing = [m for m in MEMBERS if m not in by_name]
             if missing:
                 raise bad(f"but {path} has no {', '.join(missing)}")
-            damaged = bundle.testzip()
-            if damaged is not None:
-                raise bad(f"but {path} is damaged ({damaged} fails its checksum)")
-            files = {m: bundle.read(m) for m in MEMBERS}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            for name in MEMBERS:  # the sizes its directory declares, before unpacking anything
+                if by_name[name].file_size > MAX_MEMBER_BYTES:
+                    size = by_name[name].file_size
+                    raise bad(f"but its {name} would unpack to {size:,} bytes (at most {MAX_MEMBER_BYTES:,})")
+            files = {m: _read_member(path, bundle, by_name[m], bad) for m in MEMBERS}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
         raise bad(f"but {path} cannot be read ({type(exc).__name__})") from None
     try:
         config = json.loads(files["config.json"])
@@ -72,6 +86,20 @@ def check_bundle(path: Path, setting: str) -> BundleInfo:
     if problem:
         raise bad(f"but its certificates cannot be used ({problem}) ({path})")
     return BundleInfo(path=path, metadata_host=host, metadata_port=port)
+
+
+def _read_member(
+    path: Path, bundle: zipfile.ZipFile, entry: zipfile.ZipInfo, bad: Callable[[str], SettingError]
+) -> bytes:
+    """One member, never more than its bound whatever its header says; its checksum checked at the end."""
+    try:
+        with bundle.open(entry) as member:
+            data = member.read(MAX_MEMBER_BYTES + 1)
+    except zipfile.BadZipFile:
+        raise bad(f"but {path} is damaged ({entry.filename} fails its checksum)") from None
+    if len(data) > MAX_MEMBER_BYTES:
+        raise bad(f"but its {entry.filename} unpacks to more than {MAX_MEMBER_BYTES:,} bytes")
+    return data
 
 
 def _tls_problem(files: dict[str, bytes]) -> str | None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_zdm import inputs
 from pytest_zdm.errors import SettingError, ZdmError
 from pytest_zdm.model import CqlEndpoint, Credentials
 from pytest_zdm.targets.static.bundle import BundleInfo, check_bundle
@@ -54,6 +55,11 @@ _SECTION_NEEDS = {
     "proxy": "contact_points (its CQL endpoints) and metrics_url (http://host:14001)",
 }
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _without_userinfo(value: str) -> str:
+    """``value`` with the ``user:password@`` of a URL replaced (a refusal must not echo a password)."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", value.strip())
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,8 @@ class _Checker:
         self.source = f"{SETTING} ({path})"
 
     def error(self, key: str, expected: str, got: Any = None, *, show: bool = True) -> SettingError:
+        if isinstance(got, str):
+            got = _without_userinfo(got)
         suffix = f", got {got!r}" if show else ""
         return SettingError(f"{self.source}: {key}: expected {expected}{suffix}")
 
@@ -343,11 +351,11 @@ def load(path: Path) -> StaticConfig:
         )
     checker = _Checker(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(inputs.read_text(path, what="a zdm.toml"))
     except tomllib.TOMLDecodeError as exc:
-        raise SettingError(f"{checker.source}: expected TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingError(f"{checker.source}: cannot be read: {exc}") from None
+        raise SettingError(f"{checker.source}: expected TOML: {str(exc).splitlines()[0]}") from None
+    except inputs.InputError as exc:
+        raise SettingError(f"{checker.source}: {exc.reason}") from None
     keyspace = None
     if "keyspace" in data:
         raw = data.pop("keyspace")

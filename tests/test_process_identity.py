@@ -1,0 +1,130 @@
+"""Issue 18, process identity: a pid is acted on only when it is the process the framework started.
+
+``zdm-verify down DIR`` killed whatever process had the pid written in ``DIR/supervisor.pid`` (reused
+after a reboot, or a stale run directory), and ``down --all`` killed a stale registry entry's pid although
+its start time did not match. The stand-in for the innocent process here is an unrelated ``sleep``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pytest_zdm.environment import attach_running, stop_environment
+from pytest_zdm.errors import StartupError
+from pytest_zdm.runtime import leftovers
+from pytest_zdm.settings import resolve
+
+
+@pytest.fixture
+def innocent() -> Iterator[subprocess.Popen[bytes]]:
+    """A process that has nothing to do with pytest-zdm (stopped by its pid at the end)."""
+    proc = subprocess.Popen(["sleep", "600"])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _down(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_zdm.cli", "down", *args, f"--zdm-cache-dir={cache}"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _alive(proc: subprocess.Popen[bytes]) -> bool:
+    time.sleep(0.3)
+    return proc.poll() is None
+
+
+def _run_dir(tmp_path: Path, supervisor_pid: str) -> Path:
+    run_dir = tmp_path / "runs" / "20260101-000000-abcdef"
+    run_dir.mkdir(parents=True)
+    (run_dir / "request.json").write_text("{}")
+    (run_dir / "env.json").write_text(json.dumps({"target": "local"}))
+    (run_dir / "supervisor.pid").write_text(supervisor_pid)
+    return run_dir
+
+
+@pytest.mark.parametrize("recorded", ["bare pid (older runs)", "pid and start time"])
+def test_down_spares_a_process_that_reused_the_supervisors_pid(
+    tmp_path: Path, innocent: subprocess.Popen[bytes], recorded: str
+) -> None:
+    started = psutil.Process(innocent.pid).create_time()
+    text = str(innocent.pid)
+    if recorded == "pid and start time":  # the pid matches, the start time does not: a reused pid
+        text = json.dumps({"pid": innocent.pid, "started": started - 3600})
+    run_dir = _run_dir(tmp_path, text)
+    result = _down(str(run_dir), cache=tmp_path / "cache")
+    assert _alive(innocent), f"down killed an unrelated process: {result.stdout} {result.stderr}"
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"already stopped: {run_dir}", result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_down_all_spares_a_registry_entry_whose_start_time_differs(
+    tmp_path: Path, innocent: subprocess.Popen[bytes]
+) -> None:
+    cache = tmp_path / "cache"
+    started = psutil.Process(innocent.pid).create_time()
+    run_dir = _run_dir(tmp_path, json.dumps({"pid": innocent.pid, "started": started - 3600}))
+    entry = leftovers.LiveEntry(str(run_dir), innocent.pid, started - 3600, owner_pid=None, keep=True)
+    leftovers.register(cache, entry)
+    result = _down("--all", cache=cache)
+    assert _alive(innocent), f"down --all killed an unrelated process: {result.stdout}"
+    assert result.returncode == 0 and f"already stopped: {run_dir}" in result.stdout, result.stdout
+
+
+def test_down_all_spares_a_process_with_the_right_start_time_that_is_no_supervisor(
+    tmp_path: Path, innocent: subprocess.Popen[bytes]
+) -> None:
+    """Start times have a resolution of a clock tick: the command line must be a supervisor's of that run."""
+    cache = tmp_path / "cache"
+    started = psutil.Process(innocent.pid).create_time()
+    run_dir = _run_dir(tmp_path, json.dumps({"pid": innocent.pid, "started": started}))
+    leftovers.register(cache, leftovers.LiveEntry(str(run_dir), innocent.pid, started, None, keep=True))
+    result = _down("--all", cache=cache)
+    assert _alive(innocent), f"down --all killed an unrelated process: {result.stdout}"
+    result = _down(str(run_dir), cache=cache)
+    assert _alive(innocent), f"down killed an unrelated process: {result.stdout}"
+
+
+def test_stop_environment_and_attach_never_take_a_stranger_for_the_supervisor(
+    tmp_path: Path, innocent: subprocess.Popen[bytes]
+) -> None:
+    run_dir = _run_dir(tmp_path, str(innocent.pid))
+    assert stop_environment(run_dir, timeout=2) is False
+    assert _alive(innocent)
+    settings = resolve(cli={}, ini={}, environ={}, rootdir=tmp_path)
+    with pytest.raises(StartupError, match="no running supervisor"):
+        attach_running(run_dir, settings)
+
+
+def test_the_identity_check_knows_its_own_supervisor(tmp_path: Path) -> None:
+    """The positive case: a process started as the spawner starts a supervisor is recognised."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    code = "import time; time.sleep(600)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "-m", leftovers.SUPERVISOR_MODULE, str(run_dir)], cwd=tmp_path
+    )
+    try:
+        started = psutil.Process(proc.pid).create_time()
+        assert leftovers.Identity.of_supervisor(proc.pid, started, run_dir).alive()
+        assert leftovers.Identity.of_supervisor(proc.pid, None, run_dir).alive()
+        assert not leftovers.Identity.of_supervisor(proc.pid, started - 5, run_dir).alive()
+        assert not leftovers.Identity.of_supervisor(proc.pid, started, tmp_path / "other").alive()
+        assert not leftovers.Identity.of_supervisor(os.getpid(), None, run_dir).alive()
+    finally:
+        proc.kill()
+        proc.wait()
