@@ -48,17 +48,20 @@ def kubectl_children() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if p.name().startswith("kubectl")]
 
 
-def test_both_targets_are_registered_and_not_disposable(tmp_path):
+def test_kind_is_disposable_and_kube_needs_the_opt_in_for_destructive_checks(tmp_path):
+    """A kind cluster is a throwaway test cluster; a kube context may hold someone's deployment."""
     assert target_class("kube") is KubeTarget and target_class("kind") is KindTarget
-    assert not KubeTarget.disposable and not KindTarget.disposable
+    assert KindTarget.disposable and not KubeTarget.disposable
     plain = settings(tmp_path)
-    for name in ("kind", "kube"):
-        assert destructive_refusal(name, plain) == (
-            f"destructive check: target {name!r} is not disposable; run it with --zdm-allow-destructive if "
-            "stopping nodes and restarting the proxy there is acceptable"
-        )
-        assert destructive_refusal(name, settings(tmp_path, zdm_allow_destructive="true")) is None
+    assert destructive_refusal("kube", plain) == (
+        "destructive check: target 'kube' is not disposable; run it with --zdm-allow-destructive if "
+        "stopping nodes and restarting the proxy there is acceptable"
+    )
+    assert destructive_refusal("kube", settings(tmp_path, zdm_allow_destructive="true")) is None
+    assert destructive_refusal("kind", plain) is None
     assert destructive_refusal("local", plain) is None
+    for verb in ("stop_node", "kill_node", "start_node", "pause_node", "resume_node", "restart_proxy"):
+        assert Control(verb) in KubeTarget.controls and Control(verb) in KindTarget.controls
 
 
 def test_a_missing_context_names_the_setting_and_lists_the_contexts(tmp_path):
