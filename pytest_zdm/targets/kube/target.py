@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -158,6 +158,7 @@ class KubeTarget(Target):
                 log_path=self.run_dir / "port-forwards.log",
                 timeout=settings.zdm_kube_forward_timeout,
                 setting=service.setting,
+                pods=self._pod_uids(selectors[service.cluster], service.setting),
             )
             self.forwards.append(forward)
             forwards[service.cluster] = forward
@@ -279,6 +280,16 @@ class KubeTarget(Target):
             )
 
         wait_until(serving, timeout=deadline - time.monotonic(), what=what, interval=1.0, error=none_ready)
+
+    def _pod_uids(self, selector: str, setting: str) -> Callable[[], frozenset[str]]:
+        """The UIDs of the non-terminating pods a Service selects, read when called (for the keeper)."""
+
+        def uids() -> frozenset[str]:
+            assert self.api is not None
+            pods = self.api.pods(selector, setting)
+            return frozenset(resources.uid(pod) for pod in pods if not resources.terminating(pod))
+
+        return uids
 
     def _current_proxy_pods(self) -> list[V1Pod]:
         assert self.api is not None
