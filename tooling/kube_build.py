@@ -207,7 +207,8 @@ def _build(staging: Path, version: str, wrapper: Path, progress: Progress) -> di
     progress(f"modules resolved in {timings['modules']:.0f}s ({len(modules)} staging modules replaced)")
     flags = ldflags(version)
     for name, package in COMPONENTS:
-        progress(f"building {name} (go build {package}); kube-apiserver takes about 8 minutes on 2 cores")
+        note = " (the longest: about 8 minutes on 2 cores)" if name == "kube-apiserver" else ""
+        progress(f"building {name}: go build {package}{note}")
         began = time.monotonic()
         _run_go(
             ["build", "-trimpath", "-ldflags", flags, "-o", str(staging / "bin" / name), package],

@@ -201,6 +201,7 @@ class Cluster:
     def _prepare(self) -> None:
         """Fresh per-start directories and files; the host's settings as they are now, for stop."""
         dirs = self.dirs
+        dirs.home.mkdir(parents=True, exist_ok=True)
         state = _state(dirs)
         # A crashed start may have left the kubelet's values: keep the ones read before the first start.
         sysctls = state.get("sysctls") or {key: host.read_sysctl(key) for key in KUBELET_SYSCTLS}
@@ -334,7 +335,7 @@ class Cluster:
             f"--authorization-kubeconfig={d.run / 'controller-manager.kubeconfig'}",
             f"--service-account-private-key-file={pki.service_account_key}",
             f"--root-ca-file={pki.crt('ca')}",
-            f"--service-cluster-ip-range={cfg.SERVICE_CIDR}", "--use-service-account-credentials=false",
+            f"--service-cluster-ip-range={cfg.SERVICE_CIDR}", "--use-service-account-credentials=true",
         ])  # fmt: skip
         self._wait(
             "kube-controller-manager", manager,
