@@ -245,3 +245,42 @@ def test_a_proxy_pod_deleted_through_the_api_is_restart_evidence_and_the_forward
         reason,
     )
     assert "is gone (replaced)" in reason, reason
+
+
+RECONFIGURE = """
+import json
+
+
+def test_reconfigure_rolls_the_deployment_and_puts_it_back(zdm_env):
+    before = zdm_env.proxy_config()
+    assert before["environment"].get("ZDM_READ_MODE") != "DUAL_ASYNC_ON_SECONDARY", before
+    zdm_env.reconfigure_proxy({"ZDM_READ_MODE": "DUAL_ASYNC_ON_SECONDARY"})
+    during = zdm_env.proxy_config()
+    assert during["environment"]["ZDM_READ_MODE"] == "DUAL_ASYNC_ON_SECONDARY", during
+    assert "DUAL_ASYNC_ON_SECONDARY" in json.dumps(during["parsed"]), during["parsed"]
+    session = zdm_env.connect("proxy")
+    try:
+        assert session.session.execute("SELECT release_version FROM system.local").one()
+    finally:
+        session.close()
+    zdm_env.reconfigure_proxy({})
+    after = zdm_env.proxy_config()
+    assert after["environment"] == before["environment"], (before, after)
+    assert "DUAL_ASYNC_ON_SECONDARY" not in json.dumps(after["parsed"]), after["parsed"]
+"""
+
+
+def test_reconfigure_proxy_rolls_the_deployment_with_extra_settings_and_puts_it_back(
+    loopback, one_at_a_time, tmp_path
+):
+    """reconfigure_proxy: the new pod runs with the extra setting (its own log says so); {} restores."""
+    before = json.loads(loopback.run("get", "deployment", "zdm-proxy", "-o", "json"))
+    (tmp_path / "test_reconfigure.py").write_text(RECONFIGURE)
+    _, out = _suites(
+        loopback, tmp_path, "kind", ["test_reconfigure.py"], "--zdm-builtin-suites=false"
+    )  # fmt: skip
+    outcomes = junit_outcomes(tmp_path / "junit.xml")
+    assert outcomes["test_reconfigure_rolls_the_deployment_and_puts_it_back"][0] == "PASSED", out[-3000:]
+    after = json.loads(loopback.run("get", "deployment", "zdm-proxy", "-o", "json"))
+    containers = [c.get("env") for c in after["spec"]["template"]["spec"]["containers"]]
+    assert containers == [c.get("env") for c in before["spec"]["template"]["spec"]["containers"]]

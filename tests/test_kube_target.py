@@ -61,7 +61,15 @@ def test_kind_is_disposable_and_kube_needs_the_opt_in_for_destructive_checks(tmp
     assert destructive_refusal("kube", settings(tmp_path, zdm_allow_destructive="true")) is None
     assert destructive_refusal("kind", plain) is None
     assert destructive_refusal("local", plain) is None
-    for verb in ("stop_node", "kill_node", "start_node", "pause_node", "resume_node", "restart_proxy"):
+    for verb in (
+        "stop_node",
+        "kill_node",
+        "start_node",
+        "pause_node",
+        "resume_node",
+        "restart_proxy",
+        "reconfigure_proxy",
+    ):
         assert Control(verb) in KubeTarget.controls and Control(verb) in KindTarget.controls
 
 

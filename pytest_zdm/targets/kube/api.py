@@ -230,6 +230,17 @@ class KubeApi:
         )
         self._call(setting, f"{kind} {name!r}", patch, name, self.namespace, {"spec": {"replicas": replicas}})
 
+    def patch_deployment(self, name: str, patch: list[dict[str, Any]], setting: str) -> None:
+        """Apply a JSON patch (RFC 6902) to the Deployment ``name``; its controller rolls the pods."""
+        self._call(
+            setting,
+            f"Deployment {name!r}",
+            self.apps.patch_namespaced_deployment,
+            name,
+            self.namespace,
+            patch,
+        )
+
     def exec(self, pod: str, container: str | None, command: list[str], setting: str) -> tuple[int, str]:
         """Run ``command`` in a container (``kubectl exec``); returns its exit code and its output."""
         try:

@@ -5,6 +5,10 @@ What each verb means in a cluster (the error-recovery checks need these):
 - **restart_proxy**: delete the proxy's pods; their Deployment replaces them. Done when the old pods are
   gone, as many new ones are Ready, the port-forward reaches one of them and ``/health/readiness`` says both
   clusters are UP.
+- **reconfigure_proxy**: set the extra ``ZDM_*`` settings as ``env`` entries of the proxy's container in its
+  Deployment (they override its ``envFrom`` sources; an entry of the same name is replaced), so the
+  Deployment rolls its pods; ``{}`` puts the container's own ``env`` back. Done as for a restart. The
+  target puts it back at stop too, so a run that ends early leaves the Deployment as it found it.
 - **stop_node / kill_node**: scale the workload that owns the cluster's pod (its StatefulSet, or the
   Deployment of its ReplicaSet) down by one, so the pod is gone and stays gone; ``kill`` also deletes it
   with no grace period (SIGKILL, a crash). Its data stays on its volume.
@@ -47,6 +51,7 @@ KUBE_CONTROLS = frozenset(
         Control.PAUSE_NODE,
         Control.RESUME_NODE,
         Control.RESTART_PROXY,
+        Control.RECONFIGURE_PROXY,
     }
 )
 
@@ -85,6 +90,7 @@ class KubeControls:
         services: Mapping[str, ClusterService],
         *,
         proxy_selector: str,
+        proxy_deployment: str,
         proxy_http: str,
         timeout: float,
         protocol_version: int,
@@ -93,6 +99,9 @@ class KubeControls:
         self.api = api
         self.services = services
         self.proxy_selector = proxy_selector
+        self.proxy_deployment = proxy_deployment
+        #: The proxy container's own ``env`` before the first reconfiguration (None: never reconfigured).
+        self._original_env: list[dict[str, Any]] | None = None
         self.proxy_http = proxy_http
         self.timeout = timeout
         self.protocol_version = protocol_version
@@ -106,6 +115,8 @@ class KubeControls:
         with self._lock:
             if verb is Control.RESTART_PROXY:
                 return self.restart_proxy()
+            if verb is Control.RECONFIGURE_PROXY:
+                return self.reconfigure_proxy({str(k): str(v) for k, v in dict(cluster or {}).items()})
             if cluster not in ("origin", "target"):
                 raise ControlError(f"{verb.value}: expected cluster origin or target, got {cluster!r}")
             service = self.services[cluster]
@@ -145,20 +156,19 @@ class KubeControls:
         self._wait(forwarded, f"the port-forward of Service {service.name!r} working again", deadline)
 
     # --- proxy -------------------------------------------------------------------------------------------
-    def restart_proxy(self) -> None:
-        """Delete the proxy's pods and wait for their replacements to serve through the port-forward."""
-        deadline = time.monotonic() + self.timeout
-        setting = "zdm_kube_proxy_selector"
-        old = [pod for pod in self._pods(self.proxy_selector, setting) if not resources.terminating(pod)]
+    def _proxy_pods_now(self) -> list[V1Pod]:
+        pods = self._pods(self.proxy_selector, "zdm_kube_proxy_selector")
+        old = [pod for pod in pods if not resources.terminating(pod)]
         if not old:
-            raise ControlError(f"restart_proxy: no zdm-proxy pod matches {self.proxy_selector}")
+            raise ControlError(f"zdm_kube_proxy_selector: no zdm-proxy pod matches {self.proxy_selector}")
+        return old
+
+    def _await_new_proxy(self, old: list[V1Pod], deadline: float) -> None:
+        """Until none of ``old`` is left, as many new pods are Ready, forwarded, and readiness says UP."""
         gone = {resources.uid(pod) for pod in old}
-        for pod in old:
-            self.api.delete_pod(resources.name_of(pod), setting)
-        self.progress(f"restart_proxy: deleted pod(s) {', '.join(resources.name_of(p) for p in old)}")
 
         def replaced() -> bool:
-            pods = self._pods(self.proxy_selector, setting)
+            pods = self._pods(self.proxy_selector, "zdm_kube_proxy_selector")
             if any(resources.uid(pod) in gone for pod in pods):
                 return False
             return len(resources.serving_pods(pods)) >= len(old)
@@ -168,7 +178,76 @@ class KubeControls:
         self._wait(
             lambda: both_clusters_up(self.proxy_http), "zdm-proxy readiness 200 with both UP", deadline
         )
+
+    def restart_proxy(self) -> None:
+        """Delete the proxy's pods and wait for their replacements to serve through the port-forward."""
+        deadline = time.monotonic() + self.timeout
+        old = self._proxy_pods_now()
+        for pod in old:
+            self.api.delete_pod(resources.name_of(pod), "zdm_kube_proxy_selector")
+        self.progress(f"restart_proxy: deleted pod(s) {', '.join(resources.name_of(p) for p in old)}")
+        self._await_new_proxy(old, deadline)
         self.progress("restart_proxy: new pod(s) ready, port-forward restarted, readiness 200")
+
+    def _env_patch(self, extra: Mapping[str, str]) -> list[dict[str, Any]] | None:
+        """The JSON patch giving the proxy container its own env plus ``extra``; None when already so."""
+        setting = "zdm_kube_proxy_deployment"
+        index, container = resources.proxy_container(self.api.deployment(self.proxy_deployment, setting))
+        current = resources.env_entries(container)
+        if self._original_env is None:
+            if not extra:
+                return None
+            self._original_env = current
+        wanted = [entry for entry in self._original_env if entry.get("name") not in extra]
+        wanted += [{"name": name, "value": value} for name, value in sorted(extra.items())]
+        if wanted == current:
+            return None
+        return [{"op": "add", "path": f"/spec/template/spec/containers/{index}/env", "value": wanted}]
+
+    def reconfigure_proxy(self, extra: Mapping[str, str]) -> None:
+        """Roll the proxy's Deployment with ``extra`` settings (``{}``: as it was); wait as for a restart."""
+        deadline = time.monotonic() + self.timeout
+        old = self._proxy_pods_now()
+        patch = self._env_patch(extra)
+        if patch is None:  # the Deployment already says so: the pods must still start again with it
+            self.restart_proxy()
+            return
+        self.api.patch_deployment(self.proxy_deployment, patch, "zdm_kube_proxy_deployment")
+        if not extra:
+            self._original_env = None
+        shown = ", ".join(sorted(extra)) or "none (the Deployment's own settings)"
+        self.progress(f"reconfigure_proxy: Deployment {self.proxy_deployment} rolled with extra {shown}")
+        self._await_new_proxy(old, deadline)
+        self.progress("reconfigure_proxy: new pod(s) ready, port-forward restarted, readiness 200")
+
+    def put_back(self) -> list[str]:
+        """At stop: undo what the controls left changed (extra proxy settings, a node scaled down).
+
+        Only the API calls, no waiting: the cluster converges by itself. Returns what was put back.
+        """
+        done: list[str] = []
+        with self._lock:
+            if self._original_env is not None:
+                with contextlib.suppress(ZdmError):
+                    patch = self._env_patch({})
+                    if patch is not None:
+                        self.api.patch_deployment(self.proxy_deployment, patch, "zdm_kube_proxy_deployment")
+                        done.append(f"Deployment {self.proxy_deployment}: its own settings")
+                self._original_env = None
+            for cluster, (kind, owner, replicas) in list(self._down.items()):
+                with contextlib.suppress(ZdmError):
+                    self.api.scale(kind, owner, replicas, self.services[cluster].setting)
+                    done.append(f"{kind} {owner}: {replicas} replica(s)")
+                del self._down[cluster]
+            for cluster, (pod, container) in list(self._paused.items()):
+                with contextlib.suppress(ZdmError):
+                    command = ["sh", "-c", _SIGNAL_JAVA.format(signal="CONT")]
+                    self.api.exec(pod, container, command, self.services[cluster].setting)
+                    done.append(f"pod {pod}: resumed")
+                del self._paused[cluster]
+        for line in done:
+            self.progress(f"put back at stop: {line}")
+        return done
 
     # --- nodes -------------------------------------------------------------------------------------------
     def stop_node(self, service: ClusterService, *, kill: bool) -> None:

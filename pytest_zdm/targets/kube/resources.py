@@ -270,3 +270,19 @@ def proxy_image_version(deployment: V1Deployment) -> str:
             tail = name.rsplit("/", 1)[-1]
             return tail.partition(":")[2] or (digest[:19] if digest else "latest")
     return "?"
+
+
+def proxy_container(deployment: V1Deployment) -> tuple[int, V1Container]:
+    """The zdm-proxy container of the Deployment (by image, else the first) and its index in the pod spec."""
+    containers = _containers(deployment)
+    if not containers:
+        raise SettingError("zdm_kube_proxy_deployment: the Deployment has no container")
+    for index, container in enumerate(containers):
+        if "zdm-proxy" in (container.image or "") or container.name == "zdm-proxy":
+            return index, container
+    return 0, containers[0]
+
+
+def env_entries(container: V1Container) -> list[dict[str, Any]]:
+    """The container's ``env`` as the API server sends it (``valueFrom`` references kept, never resolved)."""
+    return [dict(entry) for entry in (_serialize(container.env) or [])]

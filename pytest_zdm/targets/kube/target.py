@@ -220,6 +220,7 @@ class KubeTarget(Target):
                 for s in services
             },
             proxy_selector=settings.zdm_kube_proxy_selector,
+            proxy_deployment=settings.zdm_kube_proxy_deployment,
             proxy_http=proxy_http,
             timeout=settings.zdm_startup_timeout,
             protocol_version=int(settings.zdm_protocol_version),
@@ -347,7 +348,10 @@ class KubeTarget(Target):
         return f"{head}\n[... log of pod {name} cut here ...]\n{tail}"
 
     def stop(self) -> None:
-        """Stop the keeper and every kubectl by its PID; nothing in the cluster is touched."""
+        """Put back what the controls left changed, then stop the keeper and every kubectl by its PID."""
+        if self.node_controls is not None:
+            self.node_controls.put_back()
+            self.node_controls = None
         if self.keeper is not None:
             self.keeper.stop()
         for forward in self.forwards:
