@@ -10,6 +10,7 @@ time, leaving no kubectl behind. Nothing here was run against a live cluster.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -308,3 +309,13 @@ def test_through_pytest_a_missing_kind_cluster_is_one_line_before_anything_runs(
     assert result.stderr.str().count("no context 'kind-zdm'") == 1, "printed once"
     assert "collected" not in result.stdout.str(), "nothing ran"
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_pause_script_is_valid_shell_with_the_signal_in_it():
+    """The exec'd script keeps the shell's ``${d#/proc/}`` (it was once fed to str.format: KeyError)."""
+    from pytest_zdm.targets.kube.controls import _signal_java
+
+    for signal in ("STOP", "CONT"):
+        script = _signal_java(signal)
+        assert f"kill -{signal} $pids" in script and "${d#/proc/}" in script
+        assert subprocess.run(["sh", "-n", "-c", script], check=False).returncode == 0

@@ -68,6 +68,11 @@ for p in $pids; do echo "$p $(sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' 
 """
 
 
+def _signal_java(signal: str) -> str:
+    """The script for ``kill -SIGNAL`` (not ``str.format``: the shell's ``${d#/proc/}`` has braces)."""
+    return _SIGNAL_JAVA.replace("{signal}", signal)
+
+
 @dataclass(frozen=True)
 class ClusterService:
     """What a control needs to know about one cluster's Service: its pods, its forward, its login."""
@@ -241,7 +246,7 @@ class KubeControls:
                 del self._down[cluster]
             for cluster, (pod, container) in list(self._paused.items()):
                 with contextlib.suppress(ZdmError):
-                    command = ["sh", "-c", _SIGNAL_JAVA.format(signal="CONT")]
+                    command = ["sh", "-c", _signal_java("CONT")]
                     self.api.exec(pod, container, command, self.services[cluster].setting)
                     done.append(f"pod {pod}: resumed")
                 del self._paused[cluster]
@@ -323,9 +328,7 @@ class KubeControls:
             if service.cluster not in self._paused:
                 return
             pod_name, container = self._paused[service.cluster]
-        code, output = self.api.exec(
-            pod_name, container, ["sh", "-c", _SIGNAL_JAVA.format(signal=signal)], service.setting
-        )
+        code, output = self.api.exec(pod_name, container, ["sh", "-c", _signal_java(signal)], service.setting)
         states = dict(line.split()[:2] for line in output.splitlines() if len(line.split()) >= 2)
         if code != 0 or not states:
             raise ControlError(
@@ -334,9 +337,7 @@ class KubeControls:
         if signal == "STOP":
             running = [pid for pid, state in states.items() if state != "T"]
             if running:
-                self.api.exec(
-                    pod_name, container, ["sh", "-c", _SIGNAL_JAVA.format(signal="CONT")], service.setting
-                )
+                self.api.exec(pod_name, container, ["sh", "-c", _signal_java("CONT")], service.setting)
                 raise ControlError(
                     f"{verb} {service.cluster}: java (pid {', '.join(running)}) in pod {pod_name} did not "
                     "stop: a container's PID 1 ignores SIGSTOP sent from inside it; set "
