@@ -154,35 +154,56 @@ def test_the_kind_target_runs_the_error_recovery_suite_on_the_same_deployment(
     assert "zdm: kind context kind-zdm" in out
 
 
+NOT_PASSED = ("FAILED", "ERROR")  # as in tests/test_fault_matrix.py: a setup the fault breaks counts
+
+
+def _with_proxy_setting(
+    loopback: Loopback, tmp_path: Path, name: str, value: str, *args: str
+) -> tuple[int, str, dict[str, tuple[str, str]]]:
+    """The error-recovery suite on kind while the proxy's ConfigMap says ``name=value``; put back after."""
+    config = json.loads(loopback.run("get", "configmap", "zdm-proxy-config", "-o", "json"))
+    original = config["data"].get(name)
+    loopback.run("patch", "configmap", "zdm-proxy-config", "--type=merge", "-p",
+                 json.dumps({"data": {name: value}}))  # fmt: skip
+    try:
+        _replace_proxy(loopback)
+        code, out = _suites(loopback, tmp_path, "kind", [str(SUITES / "test_error_recovery.py")], *args)
+    finally:
+        loopback.run("patch", "configmap", "zdm-proxy-config", "--type=merge", "-p",
+                     json.dumps({"data": {name: original}}))  # fmt: skip
+        _replace_proxy(loopback)
+    return code, out, junit_outcomes(tmp_path / "junit.xml")
+
+
 def test_error_recovery_checks_fail_when_the_proxy_targets_the_wrong_cluster(
     loopback, one_at_a_time, tmp_path
 ):
-    """Seeded fault in the deployment: the proxy's target is the origin node. Recovery checks must fail.
+    """Seeded fault in the deployment: the proxy's target is the origin node. Recovery checks must not pass.
 
-    Stopping the real target then changes nothing the proxy sees (readiness never says DOWN), a hung target
-    delays nothing, and a write after a proxy restart lands on origin only.
+    Stopping the real target then changes nothing the proxy sees (readiness never says DOWN), and a write
+    after a proxy restart lands on origin only; the suite's schema never reaches the target either, so a
+    check may already fail in its setup (as in the local fault matrix).
     """
-    config = json.loads(loopback.run("get", "configmap", "zdm-proxy-config", "-o", "json"))
-    original = config["data"]["ZDM_TARGET_PORT"]
-    patch = json.dumps({"data": {"ZDM_TARGET_PORT": ORIGIN_CQL_PORT}})
-    loopback.run("patch", "configmap", "zdm-proxy-config", "--type=merge", "-p", patch)
-    try:
-        _replace_proxy(loopback)
-        code, out = _suites(
-            loopback, tmp_path, "kind", [str(SUITES / "test_error_recovery.py")],
-            "-k", "target or hung or restart",
-        )  # fmt: skip
-    finally:
-        loopback.run("patch", "configmap", "zdm-proxy-config", "--type=merge", "-p",
-                     json.dumps({"data": {"ZDM_TARGET_PORT": original}}))  # fmt: skip
-        _replace_proxy(loopback)
-    outcomes = junit_outcomes(tmp_path / "junit.xml")
+    code, out, outcomes = _with_proxy_setting(
+        loopback, tmp_path, "ZDM_TARGET_PORT", ORIGIN_CQL_PORT, "-k", "target or restart"
+    )
     assert code != 0, out[-3000:]
-    node_down, node_reason = outcomes["test_node_down_is_reported_and_writes_fail_until_it_returns[target]"]
-    assert node_down == "FAILED" and "readiness reporting target DOWN" in node_reason, node_reason
-    assert outcomes["test_hung_node_gives_a_client_timeout_and_a_partial_write"][0] == "FAILED", outcomes
-    restart, restart_reason = outcomes["test_proxy_restart_clients_reconnect"]
-    assert restart == "FAILED" and "target" in restart_reason, restart_reason
+    for name in ("test_node_down_is_reported_and_writes_fail_until_it_returns[target]",
+                 "test_proxy_restart_clients_reconnect"):  # fmt: skip
+        outcome, reason = outcomes[name]
+        assert outcome in NOT_PASSED and ("target" in reason or "both clusters" in reason), (name, reason)
+
+
+def test_the_hung_node_check_fails_when_the_proxy_waits_longer_than_the_client(
+    loopback, one_at_a_time, tmp_path
+):
+    """Seeded fault: ZDM_PROXY_REQUEST_TIMEOUT_MS longer than the client's timeout; the check says so."""
+    code, out, outcomes = _with_proxy_setting(
+        loopback, tmp_path, "ZDM_PROXY_REQUEST_TIMEOUT_MS", "60000", "-k", "hung"
+    )
+    assert code != 0, out[-3000:]
+    outcome, reason = outcomes["test_hung_node_gives_a_client_timeout_and_a_partial_write"]
+    assert outcome == "FAILED" and "is not shorter than the client's" in reason, (outcome, reason)
 
 
 def _replace_proxy(loopback: Loopback) -> None:
@@ -213,6 +234,8 @@ def test_a_proxy_pod_deleted_through_the_api(zdm_env):
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and readiness(zdm_env.info.proxy_http)[0] != 200:
         time.sleep(1)
+    ready = ["wait", "--for=condition=Ready", "pod", "-l", "app=zdm-proxy", "--timeout=300s"]
+    subprocess.run([*kubectl, *ready], check=True, timeout=330)
     # the same local port answers again: the port-forward followed the new pod
     assert readiness(zdm_env.info.proxy_http)[0] == 200
     session = zdm_env.connect("proxy")
@@ -240,7 +263,7 @@ def test_a_proxy_pod_deleted_through_the_api_is_restart_evidence_and_the_forward
     outcomes = junit_outcomes(tmp_path / "junit.xml")
     assert outcomes["test_a_proxy_pod_deleted_through_the_api"][0] == "PASSED", out[-3000:]
     outcome, reason = outcomes["test_needs_a_stable_proxy"]
-    assert outcome == "SKIPPED" and reason.startswith("proxy unstable: zdm-proxy restarted"), (
+    assert outcome == "SKIPPED" and "proxy unstable: zdm-proxy restarted 1 time(s)" in reason, (
         outcome,
         reason,
     )
