@@ -131,7 +131,7 @@ def test_suites_pass_through_real_port_forwards_and_the_phase_1_gate_passes(
     assert len(passed) >= 31, outcomes  # at least the 31 checks gate 1 requires (36 on 2026-11-30)
     refused = {k: v[1] for k, v in outcomes.items() if "recovery" in k or "node" in k or "restart" in k}
     assert refused and all("not disposable" in reason for reason in refused.values()), refused
-    assert f"zdm: kube context {CONTEXT}" in out
+    assert f"kube: context {CONTEXT} (" in out
     assert gate["origin_cassandra"].startswith("5.0"), gate
 
 
@@ -151,7 +151,7 @@ def test_the_kind_target_runs_the_error_recovery_suite_on_the_same_deployment(
     assert len(recovery) == 4, outcomes
     assert all(outcome == "PASSED" for outcome, _ in recovery.values()), (recovery, out[-4000:])
     assert code == 0, out[-4000:]
-    assert "zdm: kind context kind-zdm" in out
+    assert "kind: context kind-zdm (" in out
 
 
 NOT_PASSED = ("FAILED", "ERROR")  # as in tests/test_fault_matrix.py: a setup the fault breaks counts
