@@ -89,10 +89,26 @@ def _key(params: Sequence[Any]) -> str:
     return "key (" + ", ".join(repr(p) for p in params) + ")"
 
 
-def wait_until(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll ``check`` until it returns something truthy; a timeout fails the check, quoting the last error."""
+def wait_until(
+    check: Callable[[], Any],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+    last: Callable[[], str] | None = None,
+) -> Any:
+    """Poll ``check`` until it returns something truthy; a timeout fails the check.
+
+    The failure quotes ``last()`` (the state seen at the deadline) when given, else the last error.
+    """
     return waiting.wait_until(
-        check, timeout=timeout, what=what, interval=interval, retry_on=(Exception,), error=AssertionError
+        check,
+        timeout=timeout,
+        what=what,
+        interval=interval,
+        retry_on=(Exception,),
+        error=AssertionError,
+        last=last,
     )
 
 
@@ -104,14 +120,28 @@ def apply_schema(proxy: Any, clusters: Clusters, schema: str, keyspace: str, tab
     cqlfiles.apply(proxy, cqlfiles.fixture(schema), keyspace)
     prefix = getattr(keyspace, "prefix", "")
     wanted = {f"{prefix}{name}" for name in tables}
+    missing: dict[str, set[str]] = {}
 
     def present() -> bool:
-        for session in (clusters.origin, clusters.target):
+        # A proxy that does not write to one of the clusters (e.g. its target pointed at the origin) shows
+        # here first: the wait names the cluster and the tables it lacks.
+        missing.clear()
+        for label, session in (("origin", clusters.origin), ("target", clusters.target)):
             rows = session.execute(
                 "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (str(keyspace),)
             )
-            if not wanted <= {r.table_name for r in rows}:
-                return False
-        return True
+            lacking = wanted - {r.table_name for r in rows}
+            if lacking:
+                missing[label] = lacking
+        return not missing
 
-    wait_until(present, timeout=30, what=f"schema {schema} on both clusters")
+    wait_until(
+        present,
+        timeout=30,
+        what=f"schema {schema} on both clusters",
+        last=lambda: (
+            "missing on: " + ", ".join(f"{label} ({', '.join(sorted(t))})" for label, t in missing.items())
+            if missing
+            else "the clusters' schema could not be read"
+        ),
+    )

@@ -88,7 +88,7 @@ cdc_raw_directory: /var/lib/cassandra/cdc_raw
 commitlog_sync: periodic
 commitlog_sync_period: 10000ms
 authenticator: AllowAllAuthenticator
-authorizer: CassandraAuthorizer
+authorizer: AllowAllAuthorizer
 role_manager: CassandraRoleManager
 concurrent_reads: 8
 concurrent_writes: 8
