@@ -10,6 +10,7 @@ time, leaving no kubectl behind. Nothing here was run against a live cluster.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -49,17 +50,28 @@ def kubectl_children() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if p.name().startswith("kubectl")]
 
 
-def test_both_targets_are_registered_and_not_disposable(tmp_path):
+def test_kind_is_disposable_and_kube_needs_the_opt_in_for_destructive_checks(tmp_path):
+    """A kind cluster is a throwaway test cluster; a kube context may hold someone's deployment."""
     assert target_class("kube") is KubeTarget and target_class("kind") is KindTarget
-    assert not KubeTarget.disposable and not KindTarget.disposable
+    assert KindTarget.disposable and not KubeTarget.disposable
     plain = settings(tmp_path)
-    for name in ("kind", "kube"):
-        assert destructive_refusal(name, plain) == (
-            f"destructive check: target {name!r} is not disposable; run it with --zdm-allow-destructive if "
-            f"stopping nodes and restarting the proxy there is acceptable, or {REHEARSAL_HINT}"
-        )
-        assert destructive_refusal(name, settings(tmp_path, zdm_allow_destructive="true")) is None
+    assert destructive_refusal("kube", plain) == (
+        "destructive check: target 'kube' is not disposable; run it with --zdm-allow-destructive if "
+        f"stopping nodes and restarting the proxy there is acceptable, or {REHEARSAL_HINT}"
+    )
+    assert destructive_refusal("kube", settings(tmp_path, zdm_allow_destructive="true")) is None
+    assert destructive_refusal("kind", plain) is None
     assert destructive_refusal("local", plain) is None
+    for verb in (
+        "stop_node",
+        "kill_node",
+        "start_node",
+        "pause_node",
+        "resume_node",
+        "restart_proxy",
+        "reconfigure_proxy",
+    ):
+        assert Control(verb) in KubeTarget.controls and Control(verb) in KindTarget.controls
 
 
 def test_a_missing_context_names_the_setting_and_lists_the_contexts(tmp_path):
@@ -297,3 +309,13 @@ def test_through_pytest_a_missing_kind_cluster_is_one_line_before_anything_runs(
     assert result.stderr.str().count("no context 'kind-zdm'") == 1, "printed once"
     assert "collected" not in result.stdout.str(), "nothing ran"
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_pause_script_is_valid_shell_with_the_signal_in_it():
+    """The exec'd script keeps the shell's ``${d#/proc/}`` (it was once fed to str.format: KeyError)."""
+    from pytest_zdm.targets.kube.controls import _signal_java
+
+    for signal in ("STOP", "CONT"):
+        script = _signal_java(signal)
+        assert f"kill -{signal} $pids" in script and "${d#/proc/}" in script
+        assert subprocess.run(["sh", "-n", "-c", script], check=False).returncode == 0

@@ -1,8 +1,11 @@
-"""The few Kubernetes API reads the kind and kube targets make, with one-line errors naming a setting.
+"""The few Kubernetes API calls the kind and kube targets make, with one-line errors naming a setting.
 
-Thin on purpose: everything that interprets what comes back lives in :mod:`pytest_zdm.targets.kube.resources`.
-Every call is bounded by a request timeout and made without urllib3's retries, so an unreachable API server
-is reported within that time.
+Reads (Services, pods, the proxy's Deployment, ConfigMaps, Secret keys, logs) and, for the node and proxy
+controls, the few writes they need: delete a pod, scale the workload that owns one, run a command in a
+container (``exec``). Thin on purpose: everything that interprets what comes back lives in
+:mod:`pytest_zdm.targets.kube.resources`, the controls in :mod:`pytest_zdm.targets.kube.controls`. Every
+call is bounded by a request timeout and made without urllib3's retries, so an unreachable API server is
+reported within that time.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.stream import stream
+from websocket import WebSocketException
 
 from pytest_zdm import inputs
 from pytest_zdm.errors import SettingError, StartupError
@@ -210,3 +215,79 @@ class KubeApi:
             **options,
         )
         return str(text)
+
+    def delete_pod(self, name: str, setting: str, *, grace_seconds: int | None = None) -> None:
+        """Delete a pod (its controller replaces it); ``grace_seconds=0`` kills its containers at once."""
+        options: dict[str, Any] = {}
+        if grace_seconds is not None:
+            options["grace_period_seconds"] = grace_seconds
+        self._call(setting, f"pod {name!r}", self.core.delete_namespaced_pod, name, self.namespace, **options)
+
+    def owner(self, pod: client.V1Pod, setting: str) -> tuple[str, str]:
+        """The StatefulSet or Deployment that owns ``pod`` (through its ReplicaSet), as (kind, name)."""
+        for ref in (pod.metadata.owner_references if pod.metadata else None) or []:
+            if ref.kind == "StatefulSet":
+                return "StatefulSet", str(ref.name)
+            if ref.kind == "ReplicaSet":
+                replica_set = self._call(
+                    setting, f"ReplicaSet {ref.name!r}", self.apps.read_namespaced_replica_set, ref.name,
+                    self.namespace,
+                )  # fmt: skip
+                for up in (replica_set.metadata.owner_references if replica_set.metadata else None) or []:
+                    if up.kind == "Deployment":
+                        return "Deployment", str(up.name)
+        name = pod.metadata.name if pod.metadata else "?"
+        raise SettingError(
+            f"{setting}: pod {name!r} belongs to no StatefulSet or Deployment, so it cannot be taken down "
+            "and brought back by scaling"
+        )
+
+    def replicas(self, kind: str, name: str, setting: str) -> int:
+        """The replicas a StatefulSet or Deployment asks for."""
+        read = (
+            self.apps.read_namespaced_stateful_set_scale
+            if kind == "StatefulSet"
+            else self.apps.read_namespaced_deployment_scale
+        )
+        scale = self._call(setting, f"{kind} {name!r}", read, name, self.namespace)
+        return int(scale.spec.replicas or 0) if scale.spec else 0
+
+    def scale(self, kind: str, name: str, replicas: int, setting: str) -> None:
+        """Set the replicas of a StatefulSet or Deployment (its scale subresource)."""
+        patch = (
+            self.apps.patch_namespaced_stateful_set_scale
+            if kind == "StatefulSet"
+            else self.apps.patch_namespaced_deployment_scale
+        )
+        self._call(setting, f"{kind} {name!r}", patch, name, self.namespace, {"spec": {"replicas": replicas}})
+
+    def patch_deployment(self, name: str, patch: list[dict[str, Any]], setting: str) -> None:
+        """Apply a JSON patch (RFC 6902) to the Deployment ``name``; its controller rolls the pods."""
+        self._call(
+            setting,
+            f"Deployment {name!r}",
+            self.apps.patch_namespaced_deployment,
+            name,
+            self.namespace,
+            patch,
+        )
+
+    def exec(self, pod: str, container: str | None, command: list[str], setting: str) -> tuple[int, str]:
+        """Run ``command`` in a container (``kubectl exec``); returns its exit code and its output."""
+        try:
+            response = stream(
+                self.core.connect_get_namespaced_pod_exec, pod, self.namespace, container=container,
+                command=command, stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False,
+                _request_timeout=self.timeout,
+            )  # fmt: skip
+            try:
+                response.run_forever(timeout=self.timeout)
+                output = response.read_stdout() + response.read_stderr()
+                code = response.returncode
+            finally:
+                response.close()
+        except ApiException as exc:
+            raise StartupError(f"{setting}: exec in pod {pod!r} failed: {exc.status} {exc.reason}") from None
+        except (WebSocketException, OSError, urllib3.exceptions.HTTPError) as exc:
+            raise StartupError(f"{setting}: exec in pod {pod!r} failed: {_first_line(exc)[:200]}") from None
+        return (-1 if code is None else int(code)), str(output)

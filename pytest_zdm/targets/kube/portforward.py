@@ -49,10 +49,13 @@ class PortForward:
         log_path: Path,
         timeout: float,
         setting: str,
+        pods: Callable[[], frozenset[str]] | None = None,
     ) -> None:
         """``kubectl``: the command up to the verb (binary, ``--context``, ``--namespace``...).
 
-        ``setting`` names the setting a failure is reported under (the Service's, usually).
+        ``setting`` names the setting a failure is reported under (the Service's, usually). ``pods``, when
+        given, returns the UIDs of the Service's pods that are not terminating: a pod present when kubectl
+        started and gone since means kubectl may be forwarding to nothing (it does not always exit then).
         """
         self.kubectl = list(kubectl)
         self.resource = resource
@@ -61,7 +64,9 @@ class PortForward:
         self.timeout = timeout
         self.setting = setting
         self.local_ports: dict[int, int] = {}
-        self.restarts = 0  # successful restarts after kubectl died
+        self.restarts = 0  # successful restarts after kubectl died or its pod went away
+        self.pods = pods
+        self.pods_at_start: frozenset[str] = frozenset()
         self._process: LoggedProcess | None = None
         self._lock = threading.RLock()
         self._stopped = False
@@ -125,7 +130,22 @@ class PortForward:
                     f"{_last_error_line(self._output(mark))}"
                 ) from None
             self.local_ports = dict(zip(self.ports, forwarded(), strict=False))
+            self.pods_at_start = self._current_pods() or frozenset()
             return dict(self.local_ports)
+
+    def _current_pods(self) -> frozenset[str] | None:
+        """The Service's pods now (None when unknown: no ``pods`` callback, or the API did not answer)."""
+        if self.pods is None:
+            return None
+        try:
+            return self.pods()
+        except Exception:  # an API hiccup: no evidence either way
+            return None
+
+    def pod_gone(self) -> bool:
+        """Whether a pod that served the Service when kubectl started is gone or terminating."""
+        now = self._current_pods()
+        return now is not None and bool(self.pods_at_start - now)
 
     def _output(self, since: int) -> str:
         try:
@@ -190,10 +210,16 @@ class ForwardKeeper:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             for forward in self.forwards:
-                if self._stop.is_set() or forward.alive():
+                if self._stop.is_set():
+                    continue
+                if not forward.alive():
+                    why = f"exited (code {forward.exit_code()})"
+                elif forward.pod_gone():
+                    why = "forwards to a pod that is gone (kubectl does not always exit then)"
+                else:
                     continue
                 self.progress(
-                    f"kubectl port-forward {forward.resource} exited (code {forward.exit_code()}); "
+                    f"kubectl port-forward {forward.resource} {why}; "
                     f"restarting it on the same local ports {sorted(forward.local_ports.values())}"
                 )
                 try:

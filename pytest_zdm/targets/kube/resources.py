@@ -37,12 +37,23 @@ def name_of(obj: Any) -> str:
     return str(obj.metadata.name) if obj.metadata is not None else "?"
 
 
-def _uid(pod: V1Pod) -> str:
+def uid(pod: V1Pod) -> str:
+    """The pod's UID (a pod replaced under the same name is another pod)."""
     return str(pod.metadata.uid or pod.metadata.name) if pod.metadata is not None else "?"
 
 
-def _terminating(pod: V1Pod) -> bool:
+def terminating(pod: V1Pod) -> bool:
+    """Whether the pod is being deleted."""
     return pod.metadata is not None and pod.metadata.deletion_timestamp is not None
+
+
+def cassandra_container(pod: V1Pod) -> str | None:
+    """The container running Cassandra: one named or imaged ``cassandra``, else the pod's first."""
+    containers = list(pod.spec.containers if pod.spec else [])
+    for container in containers:
+        if "cassandra" in container.name or "cassandra" in (container.image or ""):
+            return str(container.name)
+    return str(containers[0].name) if containers else None
 
 
 def selector_text(labels: Mapping[str, str] | None) -> str:
@@ -95,7 +106,7 @@ def _last_exit(pod: V1Pod) -> tuple[int | None, str | None]:
 def pod_problems(pod: V1Pod) -> list[str]:
     """Why ``pod`` does not serve (empty when it runs with every container ready)."""
     name = name_of(pod)
-    if _terminating(pod):
+    if terminating(pod):
         return [f"pod {name} is terminating"]
     problems: list[str] = []
     phase = pod.status.phase if pod.status else None
@@ -135,21 +146,21 @@ class ProxyPods:
 
     def observe(self, pods: Iterable[V1Pod]) -> dict[str, Any]:
         """The proxy's status, in the shape of the local target's ``proxy_status`` plus evidence lines."""
-        current = [pod for pod in pods if not _terminating(pod)]
+        current = [pod for pod in pods if not terminating(pod)]
         for pod in current:
-            _, before = self._seen.get(_uid(pod), ("", 0))
-            self._seen[_uid(pod)] = (name_of(pod), max(before, _restarts(pod)))
+            _, before = self._seen.get(uid(pod), ("", 0))
+            self._seen[uid(pod)] = (name_of(pod), max(before, _restarts(pod)))
         problems = [problem for pod in current for problem in pod_problems(pod)]
         if not current:
             problems.append(f"no zdm-proxy pod matches {self.selector}")
-        live = {_uid(pod) for pod in current}
+        live = {uid(pod) for pod in current}
         history = [
             f"pod {name} restarted {count}x"
-            for uid, (name, count) in self._seen.items()
-            if count and uid in live
+            for key, (name, count) in self._seen.items()
+            if count and key in live
         ]
         history += [
-            f"pod {name} is gone (replaced)" for uid, (name, _) in self._seen.items() if uid not in live
+            f"pod {name} is gone (replaced)" for key, (name, _) in self._seen.items() if key not in live
         ]
         exits = [_last_exit(pod) for pod in current]
         code = next((c for c, _ in exits if c is not None), None)
@@ -259,3 +270,19 @@ def proxy_image_version(deployment: V1Deployment) -> str:
             tail = name.rsplit("/", 1)[-1]
             return tail.partition(":")[2] or (digest[:19] if digest else "latest")
     return "?"
+
+
+def proxy_container(deployment: V1Deployment) -> tuple[int, V1Container]:
+    """The zdm-proxy container of the Deployment (by image, else the first) and its index in the pod spec."""
+    containers = _containers(deployment)
+    if not containers:
+        raise SettingError("zdm_kube_proxy_deployment: the Deployment has no container")
+    for index, container in enumerate(containers):
+        if "zdm-proxy" in (container.image or "") or container.name == "zdm-proxy":
+            return index, container
+    return 0, containers[0]
+
+
+def env_entries(container: V1Container) -> list[dict[str, Any]]:
+    """The container's ``env`` as the API server sends it (``valueFrom`` references kept, never resolved)."""
+    return [dict(entry) for entry in (_serialize(container.env) or [])]

@@ -2,9 +2,11 @@
 
 Origin and target Cassandra and zdm-proxy are found by Service name (and the proxy's pods by label) in one
 namespace of one kubeconfig context (``kind``: the context ``kind-<zdm_kind_cluster>``), and reached with
-``kubectl port-forward`` on 127.0.0.1, kubectl picking the local ports. Nothing is deployed, changed or
-deleted: the environment is not disposable, so destructive checks need ``--zdm-allow-destructive`` (and no
-node or proxy control is offered yet).
+``kubectl port-forward`` on 127.0.0.1, kubectl picking the local ports. Nothing is deployed. The node and
+proxy controls (:mod:`.controls`: delete the proxy's pods, scale a Cassandra workload down and back, freeze
+Cassandra through exec) change the cluster, so they run only for destructive checks: on ``kind`` without
+opt-in (a kind cluster is a throwaway cluster made for tests: the target is disposable), on ``kube`` only
+with ``--zdm-allow-destructive``.
 
 Ready means what it means for the local target: a CQL login works on each cluster and through the proxy,
 and the proxy's ``/health/readiness`` is 200 with both clusters UP. The proxy's pods feed the stability
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,6 +34,7 @@ from pytest_zdm.settings import Settings
 from pytest_zdm.targets.base import Target
 from pytest_zdm.targets.kube import resources
 from pytest_zdm.targets.kube.api import KubeApi, resolve_context
+from pytest_zdm.targets.kube.controls import KUBE_CONTROLS, ClusterService, KubeControls
 from pytest_zdm.targets.kube.portforward import LOOPBACK, ForwardKeeper, PortForward
 
 _LOG_HEAD_BYTES = 256 * 1024  # the proxy's start-up lines (configuration, control connections) are here
@@ -52,7 +55,8 @@ class KubeTarget(Target):
     """A ZDM deployment in a kubeconfig context, reached through port-forwards owned by the supervisor."""
 
     name: ClassVar[str] = "kube"
-    controls = frozenset({Control.PROXY_STATUS, Control.PROXY_LOGS, Control.PROXY_CONFIG})
+    controls = frozenset({Control.PROXY_STATUS, Control.PROXY_LOGS, Control.PROXY_CONFIG}) | KUBE_CONTROLS
+    #: Someone's deployment: destructive checks (which use the node and proxy controls) need the opt-in.
     disposable = False
     context_setting: ClassVar[str] = "zdm_kube_context"
 
@@ -61,6 +65,7 @@ class KubeTarget(Target):
         self.api: KubeApi | None = None
         self.forwards: list[PortForward] = []
         self.keeper: ForwardKeeper | None = None
+        self.node_controls: KubeControls | None = None
         self.proxy_pods = resources.ProxyPods(self.settings.zdm_kube_proxy_selector)
 
     @classmethod
@@ -132,15 +137,19 @@ class KubeTarget(Target):
         )
         progress(f"{self.name}: context {context} ({api.server}), namespace {settings.zdm_kube_namespace}")
         services = self._services()
+        selectors: dict[str, str] = {}
         for service in services:
             found = api.service(service.name, service.setting)
             for port, port_setting in service.ports:
                 resources.service_port(found, port, setting=service.setting, port_setting=port_setting)
-            selector = resources.selector_text(found.spec.selector if found.spec else None)
+            selector = selectors[service.cluster] = resources.selector_text(
+                found.spec.selector if found.spec else None
+            )
             self._wait_pods(selector, service.setting, f"Service {service.name!r}", deadline)
         self._wait_proxy_pods(deadline, progress)
         deployment = api.deployment(settings.zdm_kube_proxy_deployment, "zdm_kube_proxy_deployment")
         local: dict[str, dict[int, int]] = {}
+        forwards: dict[str, PortForward] = {}
         for service in services:
             forward = PortForward(
                 kubectl,
@@ -149,8 +158,10 @@ class KubeTarget(Target):
                 log_path=self.run_dir / "port-forwards.log",
                 timeout=settings.zdm_kube_forward_timeout,
                 setting=service.setting,
+                pods=self._pod_uids(selectors[service.cluster], service.setting),
             )
             self.forwards.append(forward)
+            forwards[service.cluster] = forward
             local[service.cluster] = forward.start()
             forward.probe()
             shown = ", ".join(
@@ -199,6 +210,22 @@ class KubeTarget(Target):
         )
         versions["proxy"] = resources.proxy_image_version(deployment)
         settings_seen, _ = self._lint(deployment)
+        self.node_controls = KubeControls(
+            api,
+            {
+                s.cluster: ClusterService(
+                    s.cluster, s.setting, s.name, selectors[s.cluster], forwards[s.cluster],
+                    endpoints[s.cluster], credentials[s.cluster],
+                )
+                for s in services
+            },
+            proxy_selector=settings.zdm_kube_proxy_selector,
+            proxy_deployment=settings.zdm_kube_proxy_deployment,
+            proxy_http=proxy_http,
+            timeout=settings.zdm_startup_timeout,
+            protocol_version=int(settings.zdm_protocol_version),
+            progress=progress,
+        )  # fmt: skip
         return EnvironmentInfo(
             target=self.name,
             origin=endpoints["origin"],
@@ -254,6 +281,16 @@ class KubeTarget(Target):
             )
 
         wait_until(serving, timeout=deadline - time.monotonic(), what=what, interval=1.0, error=none_ready)
+
+    def _pod_uids(self, selector: str, setting: str) -> Callable[[], frozenset[str]]:
+        """The UIDs of the non-terminating pods a Service selects, read when called (for the keeper)."""
+
+        def uids() -> frozenset[str]:
+            assert self.api is not None
+            pods = self.api.pods(selector, setting)
+            return frozenset(resources.uid(pod) for pod in pods if not resources.terminating(pod))
+
+        return uids
 
     def _current_proxy_pods(self) -> list[V1Pod]:
         assert self.api is not None
@@ -311,7 +348,10 @@ class KubeTarget(Target):
         return f"{head}\n[... log of pod {name} cut here ...]\n{tail}"
 
     def stop(self) -> None:
-        """Stop the keeper and every kubectl by its PID; nothing in the cluster is touched."""
+        """Put back what the controls left changed, then stop the keeper and every kubectl by its PID."""
+        if self.node_controls is not None:
+            self.node_controls.put_back()
+            self.node_controls = None
         if self.keeper is not None:
             self.keeper.stop()
         for forward in self.forwards:
@@ -321,10 +361,13 @@ class KubeTarget(Target):
             self.api = None
 
     def control(self, verb: Control, arg: Any = None) -> Any:
-        """The proxy's status (pods), logs and configuration; nothing that changes the cluster."""
-        del arg
+        """The proxy's status (pods), logs and configuration; node and proxy controls (:mod:`.controls`)."""
         if self.api is None:
             raise ControlError(f"{verb.value}: the {self.name} target was never started")
+        if verb in KUBE_CONTROLS:
+            if self.node_controls is None:
+                raise ControlError(f"{verb.value}: the {self.name} target is not started")
+            return self.node_controls.control(verb, arg)
         if verb is Control.PROXY_STATUS:
             try:
                 status = self.proxy_pods.observe(self._current_proxy_pods())
@@ -352,15 +395,19 @@ class KubeTarget(Target):
                 "parsed": parsed,
                 "findings": [str(finding) for finding in findings],
             }
-        raise ControlError(
-            f"{verb.value}: not a control of the {self.name} target (it changes nothing in the cluster)"
-        )
+        raise ControlError(f"{verb.value}: not a control of the {self.name} target")
 
 
 class KindTarget(KubeTarget):
-    """The ``kube`` target on a kind cluster: its context is ``kind-<zdm_kind_cluster>``."""
+    """The ``kube`` target on a kind cluster: its context is ``kind-<zdm_kind_cluster>``.
+
+    Disposable: a kind cluster is a throwaway cluster made to test in (the shipped ``k8s/`` deployment is
+    put there for the run), so the destructive checks run without ``--zdm-allow-destructive``. A kind
+    cluster that holds something to keep is reached as ``--zdm-target=kube --zdm-kube-context=kind-NAME``.
+    """
 
     name: ClassVar[str] = "kind"
+    disposable = True
     context_setting: ClassVar[str] = "zdm_kind_cluster"
 
     @classmethod
