@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_zdm.proxy.latency import BucketLatency, proxy_latencies, slower_cluster
-from pytest_zdm.proxy.metrics import MetricsSnapshot, scrape
+from pytest_zdm.proxy.metrics import MetricsSnapshot, describe_delta, scrape
 from pytest_zdm.workload import WorkloadResult, check_ledger, run_workload
 from pytest_zdm.workload.ledger import ACKNOWLEDGED
 from pytest_zdm.workload.plot import latency_by_percentile_png
@@ -103,7 +103,8 @@ def _attach(evidence: Any, measured: Measured) -> None:
     if measured.slower():
         evidence("proxy_slower_cluster", measured.slower())
     evidence("latency_plot", measured.plot)
-    evidence("proxy_metrics_delta", str(measured.metrics.nonzero("zdm_proxy_failed")))
+    counted = describe_delta(measured.metrics) or ["the proxy counted nothing during the proxied run"]
+    evidence("proxy_metrics_delta", "\n".join(counted))
 
 
 def test_p99_latency_overhead_of_the_proxy_is_within_budget(

@@ -92,7 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SUMMARY_KEY] = summary
         config.pluginmanager.register(summary, "zdm-verification-summary")
         config.pluginmanager.register(
-            SignOff(config, settings, summary, Path(ctx.run_dir), ctx.run_id), "zdm-signoff"
+            SignOff(config, settings, summary, Path(ctx.run_dir), ctx.run_id, ctx.plan), "zdm-signoff"
         )
     else:
         config.pluginmanager.register(WorkerNotes(config), "zdm-worker-notes")
