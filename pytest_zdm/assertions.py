@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_zdm.cql import files as cqlfiles
-from pytest_zdm.cql import keyspaces
 from pytest_zdm.runtime import wait as waiting
 
 
@@ -98,15 +97,20 @@ def wait_until(check: Callable[[], Any], *, timeout: float, what: str, interval:
 
 
 def apply_schema(proxy: Any, clusters: Clusters, schema: str, keyspace: str, tables: Iterable[str]) -> None:
-    """Create a suite's schema through the proxy and wait until both clusters have every table."""
-    cqlfiles.apply(proxy, cqlfiles.fixture(schema), keyspaces.own(keyspace))
+    """Create a suite's schema through the proxy and wait until both clusters have every table.
+
+    ``tables`` are the schema's names; in a team's keyspace they carry the run's prefix.
+    """
+    cqlfiles.apply(proxy, cqlfiles.fixture(schema), keyspace)
+    prefix = getattr(keyspace, "prefix", "")
+    wanted = {f"{prefix}{name}" for name in tables}
 
     def present() -> bool:
         for session in (clusters.origin, clusters.target):
             rows = session.execute(
-                "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (keyspace,)
+                "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (str(keyspace),)
             )
-            if not set(tables) <= {r.table_name for r in rows}:
+            if not wanted <= {r.table_name for r in rows}:
                 return False
         return True
 

@@ -31,6 +31,32 @@ class Control(str, enum.Enum):
     PROXY_CONFIG = "proxy_config"
 
 
+class Capability(str, enum.Enum):
+    """What a check may need to see or do, beyond the CQL endpoints every target gives.
+
+    A target declares which it offers (and how a user provides the others); a check declares which it needs
+    (marker ``zdm_needs``, or through the fixture it uses). A check whose need is missing cannot run there:
+    it is reported as not verifiable with the capability and how to provide it, and the gate stays
+    INCOMPLETE.
+    """
+
+    PROXY_SETTINGS = "proxy_settings"
+    PROXY_LOG = "proxy_log"
+    PROXY_STATUS = "proxy_status"
+    NODE_CONTROL = "node_control"
+    PROXY_CONTROL = "proxy_control"
+
+    @property
+    def description(self) -> str:
+        """What it is, for people."""
+        return _CAPABILITY_TEXT[self]
+
+    @classmethod
+    def of_controls(cls, controls: frozenset[Control] | set[Control]) -> frozenset[Capability]:
+        """The capabilities a set of control verbs gives."""
+        return frozenset(cap for cap, verbs in _CAPABILITY_CONTROLS.items() if verbs <= set(controls))
+
+
 @dataclass(frozen=True)
 class CqlEndpoint:
     """A CQL contact point and the datacenter a driver should treat as local there.
@@ -80,6 +106,10 @@ class EnvironmentInfo:
     usernames: Mapping[str, str]
     versions: Mapping[str, str] = field(default_factory=dict)
     controls: tuple[str, ...] = ()
+    #: :class:`Capability` values the started environment offers.
+    capabilities: tuple[str, ...] = ()
+    #: An existing keyspace the framework works in (it creates no keyspace then), if the target names one.
+    keyspace: str | None = None
     logs: Mapping[str, str] = field(default_factory=dict)
     proxy_settings: Mapping[str, str] = field(default_factory=dict)
 
@@ -100,6 +130,7 @@ class EnvironmentInfo:
             endpoint["more"] = tuple((str(h), int(p)) for h, p in endpoint.get("more", ()))
             values[key] = CqlEndpoint(**endpoint)
         values["controls"] = tuple(values.get("controls", ()))
+        values["capabilities"] = tuple(values.get("capabilities", ()))
         return cls(**values)
 
     def describe(self) -> list[str]:
@@ -112,3 +143,25 @@ class EnvironmentInfo:
             f"proxy   {self.proxy}  (zdm-proxy {self.versions.get('proxy', '?')}), "
             f"health/metrics {self.proxy_http}",
         ]
+
+
+_CAPABILITY_TEXT = {
+    Capability.PROXY_SETTINGS: "the settings the proxy was given (its environment, YAML config or manifest)",
+    Capability.PROXY_LOG: "the proxy's log (cluster names it connected to, the configuration it parsed)",
+    Capability.PROXY_STATUS: "the proxy's process status (restarts)",
+    Capability.NODE_CONTROL: "stopping, killing, pausing and starting a Cassandra node",
+    Capability.PROXY_CONTROL: "restarting and reconfiguring the proxy",
+}
+_CAPABILITY_CONTROLS = {
+    Capability.PROXY_SETTINGS: {Control.PROXY_CONFIG},
+    Capability.PROXY_LOG: {Control.PROXY_LOGS},
+    Capability.PROXY_STATUS: {Control.PROXY_STATUS},
+    Capability.NODE_CONTROL: {
+        Control.STOP_NODE,
+        Control.KILL_NODE,
+        Control.START_NODE,
+        Control.PAUSE_NODE,
+        Control.RESUME_NODE,
+    },
+    Capability.PROXY_CONTROL: {Control.RESTART_PROXY, Control.RECONFIGURE_PROXY},
+}

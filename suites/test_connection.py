@@ -36,6 +36,7 @@ def test_proxy_is_reachable_and_authenticated(zdm_env, proxy_session):
     assert row is not None and row.release_version, f"no answer through the proxy at {zdm_env.info.proxy}"
 
 
+@pytest.mark.zdm_needs("proxy_log")
 def test_proxy_is_wired_to_the_right_clusters(zdm_env, origin_session, target_session):
     """The proxy's control connections reached the clusters the framework reaches as origin and target.
 

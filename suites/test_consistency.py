@@ -32,7 +32,7 @@ def test_rows_written_through_the_proxy_are_identical_on_both_clusters(
     zdm_keyspace, proxy_session, clusters: Clusters, zdm_artifacts, evidence
 ):
     """5,000 rows written through the proxy are on both clusters, values and WRITETIME (engine scan)."""
-    table = f"{zdm_keyspace}.consistency"
+    table = zdm_keyspace.qualified("consistency")
     proxy_session.execute(
         f"CREATE TABLE IF NOT EXISTS {table} (p int, c int, v text, n bigint, PRIMARY KEY (p, c))"
     )
@@ -41,7 +41,8 @@ def test_rows_written_through_the_proxy_are_identical_on_both_clusters(
         proxy_session, insert, [(i % 250, i, f"value-{i}", i * 7) for i in range(ROWS)], concurrency=64
     )
     assert all(ok for ok, _ in results), "writes through the proxy failed"
-    report = compare(clusters.origin, clusters.target, zdm_keyspace, "consistency", splits=16, writetime=True)
+    name = zdm_keyspace.table("consistency")
+    report = compare(clusters.origin, clusters.target, zdm_keyspace, name, splits=16, writetime=True)
     assert report.rows_compared == ROWS, report.summary()
     _check(report, zdm_artifacts, evidence)
 

@@ -18,6 +18,7 @@ from cassandra.util import uuid_from_time
 
 from pytest_zdm.assertions import Clusters, apply_schema
 from pytest_zdm.consistency import compare
+from pytest_zdm.cql.keyspaces import Keyspace
 from pytest_zdm.proxy.metrics import MetricsSnapshot, scrape
 
 pytestmark = [pytest.mark.zdm_required_for(2, 3, 4, 5), pytest.mark.zdm_stable_proxy]
@@ -29,7 +30,7 @@ ORDERS_PER_CUSTOMER = 20
 class Workload:
     """What the workload did and what the proxy counted meanwhile."""
 
-    keyspace: str
+    keyspace: Keyspace
     writes: int
     reads: int
     failures: list[str]
@@ -37,14 +38,14 @@ class Workload:
 
 
 @pytest.fixture(scope="module")
-def workload(zdm_env: Any, zdm_keyspace: str, proxy_session: Any, clusters: Clusters) -> Workload:
+def workload(zdm_env: Any, zdm_keyspace: Keyspace, proxy_session: Any, clusters: Clusters) -> Workload:
     """Run the application-like workload once through the proxy (client-side timestamps on every write)."""
     apply_schema(proxy_session, clusters, "end_to_end.cql", zdm_keyspace, ["orders"])
     ks = zdm_keyspace
     rng = random.Random(20261129)
     before = scrape(zdm_env.info.proxy_http)
     create = proxy_session.prepare(
-        f"INSERT INTO {ks}.orders (customer_id, order_id, status, amount_cents, items) "
+        f"INSERT INTO {ks.qualified('orders')} (customer_id, order_id, status, amount_cents, items) "
         "VALUES (?, ?, 'NEW', ?, ?)"
     )
     orders = [
@@ -68,12 +69,15 @@ def workload(zdm_env: Any, zdm_keyspace: str, proxy_session: Any, clusters: Clus
 
     writes = run(create, orders)
     pay = proxy_session.prepare(
-        f"UPDATE {ks}.orders SET status = 'PAID', items[?] = ? WHERE customer_id = ? AND order_id = ?"
+        f"UPDATE {ks.qualified('orders')} "
+        "SET status = 'PAID', items[?] = ? WHERE customer_id = ? AND order_id = ?"
     )
     writes += run(pay, [("gift-wrap", 1, c, o) for c, o, _, _ in orders[::3]])
-    cancel = proxy_session.prepare(f"DELETE FROM {ks}.orders WHERE customer_id = ? AND order_id = ?")
+    cancel = proxy_session.prepare(
+        f"DELETE FROM {ks.qualified('orders')} WHERE customer_id = ? AND order_id = ?"
+    )
     writes += run(cancel, [(c, o) for c, o, _, _ in orders[1::7]])
-    read = proxy_session.prepare(f"SELECT * FROM {ks}.orders WHERE customer_id = ?")
+    read = proxy_session.prepare(f"SELECT * FROM {ks.qualified('orders')} WHERE customer_id = ?")
     reads = run(read, [(c,) for c in range(CUSTOMERS)])
     return Workload(ks, writes, reads, failures, scrape(zdm_env.info.proxy_http).delta(before))
 
@@ -82,9 +86,10 @@ def test_schema_is_identical_on_both_clusters(workload, clusters):
     """The table created through the proxy has the same columns and types on origin and target."""
     query = (
         "SELECT column_name, type, kind FROM system_schema.columns "
-        "WHERE keyspace_name = %s AND table_name = 'orders'"
+        "WHERE keyspace_name = %s AND table_name = %s"
     )
-    rows = clusters.assert_same(query, (workload.keyspace,), "orders schema")
+    keyspace = workload.keyspace
+    rows = clusters.assert_same(query, (str(keyspace), keyspace.table("orders")), "orders schema")
     assert len(rows) == 5, f"orders has {len(rows)} columns on both clusters, expected 5"
 
 
@@ -112,7 +117,10 @@ def test_proxy_metrics_show_no_failed_requests(workload):
 
 def test_workload_data_is_identical_on_both_clusters(workload, clusters):
     """A token-range scan of the workload's table finds the same rows, values and WRITETIME on each."""
-    report = compare(clusters.origin, clusters.target, workload.keyspace, "orders", splits=8, writetime=True)
+    keyspace = workload.keyspace
+    report = compare(
+        clusters.origin, clusters.target, keyspace, keyspace.table("orders"), splits=8, writetime=True
+    )
     expected = CUSTOMERS * ORDERS_PER_CUSTOMER - len(range(1, CUSTOMERS * ORDERS_PER_CUSTOMER, 7))
     shown = "; ".join(str(d) for d in report.differences[:5])
     assert report.consistent, f"{report.summary()}. First differences: {shown}"

@@ -19,6 +19,7 @@ from cassandra.policies import ConstantReconnectionPolicy
 
 from pytest_zdm import lint
 from pytest_zdm.assertions import Clusters, apply_schema, wait_until
+from pytest_zdm.cql.keyspaces import Keyspace
 from pytest_zdm.proxy.health import readiness
 from pytest_zdm.proxy.metrics import scrape
 
@@ -27,7 +28,7 @@ RECOVERY_TIMEOUT = 120.0
 
 
 @pytest.fixture(scope="module")
-def ks(zdm_keyspace: str, proxy_session: Any, clusters: Clusters) -> str:
+def ks(zdm_keyspace: Keyspace, proxy_session: Any, clusters: Clusters) -> Keyspace:
     """The dual-write schema (its ``routing`` table is used here)."""
     apply_schema(proxy_session, clusters, "dual_write.cql", zdm_keyspace, ["routing"])
     return zdm_keyspace
@@ -40,8 +41,10 @@ def _side_status(env: Any, side: str) -> str | None:
     )
 
 
-def _write(session: Any, ks: str, key: int, value: str, timeout: float = 10.0) -> None:
-    session.execute(f"INSERT INTO {ks}.routing (k, v) VALUES (%s, %s)", (key, value), timeout=timeout)
+def _write(session: Any, ks: Keyspace, key: int, value: str, timeout: float = 10.0) -> None:
+    session.execute(
+        f"INSERT INTO {ks.qualified('routing')} (k, v) VALUES (%s, %s)", (key, value), timeout=timeout
+    )
 
 
 def _wait_direct_sessions(clusters: Clusters) -> None:
@@ -63,6 +66,7 @@ def client(zdm_env: Any) -> Any:
     connected.close()
 
 
+@pytest.mark.zdm_needs("node_control")
 @pytest.mark.parametrize("down", ["target", "origin"])
 def test_node_down_is_reported_and_writes_fail_until_it_returns(
     zdm_env, ks, client, clusters, down, evidence
@@ -84,10 +88,16 @@ def test_node_down_is_reported_and_writes_fail_until_it_returns(
         with pytest.raises(Exception) as failure:
             _write(client, ks, key, "during-outage")
         evidence("client_error", f"{type(failure.value).__name__}: {str(failure.value)[:200]}")
-        landed = getattr(clusters, up).execute(f"SELECT v FROM {ks}.routing WHERE k = %s", (key,)).one()
+        landed = (
+            getattr(clusters, up)
+            .execute(f"SELECT v FROM {ks.qualified('routing')} WHERE k = %s", (key,))
+            .one()
+        )
         evidence(
             "partial_write",
-            f"{ks}.routing k={key} is on {up}: needs reconciliation" if landed else f"nothing landed on {up}",
+            f"{ks.qualified('routing')} k={key} is on {up}: needs reconciliation"
+            if landed
+            else f"nothing landed on {up}",
         )
     finally:
         zdm_env.start_node(down)
@@ -98,10 +108,14 @@ def test_node_down_is_reported_and_writes_fail_until_it_returns(
     wait_until(lambda: _write(client, ks, key, "after-recovery") is None, timeout=RECOVERY_TIMEOUT,
                what="a write through the proxy succeeding again")  # fmt: skip
     clusters.assert_row(
-        f"SELECT v FROM {ks}.routing WHERE k = %s", (key,), {"v": "after-recovery"}, "write after recovery"
+        f"SELECT v FROM {ks.qualified('routing')} WHERE k = %s",
+        (key,),
+        {"v": "after-recovery"},
+        "write after recovery",
     )
 
 
+@pytest.mark.zdm_needs("proxy_control")
 def test_proxy_restart_clients_reconnect(zdm_env, ks, client, clusters):
     """After the proxy restarts, the same client session reconnects and its writes land on both clusters."""
     key = uuid.uuid4().int % 2**31
@@ -111,10 +125,14 @@ def test_proxy_restart_clients_reconnect(zdm_env, ks, client, clusters):
     wait_until(lambda: _write(client, ks, key, "after-restart") is None, timeout=RECOVERY_TIMEOUT,
                what="the client's writes working again after the proxy restart")  # fmt: skip
     clusters.assert_row(
-        f"SELECT v FROM {ks}.routing WHERE k = %s", (key,), {"v": "after-restart"}, "write after restart"
+        f"SELECT v FROM {ks.qualified('routing')} WHERE k = %s",
+        (key,),
+        {"v": "after-restart"},
+        "write after restart",
     )
 
 
+@pytest.mark.zdm_needs("node_control")
 def test_hung_node_gives_a_client_timeout_and_a_partial_write(
     zdm_env, ks, client, clusters, parsed_configuration, evidence
 ):
@@ -140,7 +158,9 @@ def test_hung_node_gives_a_client_timeout_and_a_partial_write(
         with pytest.raises(Exception) as failure:
             _write(client, ks, key, "while-hung", timeout=client_timeout)
         elapsed = time.monotonic() - started
-        on_origin = clusters.origin.execute(f"SELECT v FROM {ks}.routing WHERE k = %s", (key,)).one()
+        on_origin = clusters.origin.execute(
+            f"SELECT v FROM {ks.qualified('routing')} WHERE k = %s", (key,)
+        ).one()
     finally:
         zdm_env.resume_node("target")
     _wait_direct_sessions(clusters)
@@ -151,7 +171,7 @@ def test_hung_node_gives_a_client_timeout_and_a_partial_write(
     assert on_origin is not None and on_origin.v == "while-hung", (
         f"origin should hold the write whose target leg timed out (partial write), holds {on_origin}"
     )
-    evidence("partial_write", f"{ks}.routing k={key} was on origin only while target hung")
+    evidence("partial_write", f"{ks.qualified('routing')} k={key} was on origin only while target hung")
     delta = scrape(zdm_env.info.proxy_http).delta(before)
     assert delta.value("zdm_target_requests_failed_total", error="client_timeout") >= 1, (
         f"the proxy counted no client_timeout on target: {delta.nonzero('zdm_target_requests_failed')}"
@@ -159,5 +179,8 @@ def test_hung_node_gives_a_client_timeout_and_a_partial_write(
     wait_until(lambda: _write(client, ks, key, "after-resume") is None, timeout=RECOVERY_TIMEOUT,
                what="writes working again after the node resumed")  # fmt: skip
     clusters.assert_row(
-        f"SELECT v FROM {ks}.routing WHERE k = %s", (key,), {"v": "after-resume"}, "write after resume"
+        f"SELECT v FROM {ks.qualified('routing')} WHERE k = %s",
+        (key,),
+        {"v": "after-resume"},
+        "write after resume",
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pytest_zdm.cql.keyspaces import Keyspace
 from pytest_zdm.proxy.latency import BucketLatency, proxy_latencies, slower_cluster
 from pytest_zdm.proxy.metrics import MetricsSnapshot, describe_delta, scrape
 from pytest_zdm.workload import WorkloadResult, check_ledger, run_workload
@@ -56,7 +57,9 @@ class Measured:
         )
 
 
-def _measure(zdm_env: Any, keyspace: str, proxy: Any, origin: Any, artifacts: Any, attempt: int) -> Measured:
+def _measure(
+    zdm_env: Any, keyspace: Keyspace, proxy: Any, origin: Any, artifacts: Any, attempt: int
+) -> Measured:
     """The workload straight to origin, then at once through the proxy: same count, rate and seed.
 
     Back to back, so both runs meet the same machine: the direct run is the reference for this window.
@@ -69,10 +72,11 @@ def _measure(zdm_env: Any, keyspace: str, proxy: Any, origin: Any, artifacts: An
         "seed": 11 + attempt,
     }
     suffix = "" if attempt == 1 else f"_{attempt}"
-    proxy.execute(f"CREATE TABLE IF NOT EXISTS {keyspace}.perf_direct{suffix} (k bigint PRIMARY KEY, v text)")
-    direct = run_workload(origin, keyspace, table=f"perf_direct{suffix}", **options)
+    direct_table = keyspace.table(f"perf_direct{suffix}")
+    proxy.execute(f"CREATE TABLE IF NOT EXISTS {keyspace}.{direct_table} (k bigint PRIMARY KEY, v text)")
+    direct = run_workload(origin, keyspace, table=direct_table, **options)
     before = scrape(zdm_env.info.proxy_http)
-    proxied = run_workload(proxy, keyspace, table=f"perf_proxy{suffix}", **options)
+    proxied = run_workload(proxy, keyspace, table=keyspace.table(f"perf_proxy{suffix}"), **options)
     delta = scrape(zdm_env.info.proxy_http).delta(before)
     per_cluster = proxy_latencies(delta)
     plot = latency_by_percentile_png(
@@ -90,7 +94,7 @@ def _measure(zdm_env: Any, keyspace: str, proxy: Any, origin: Any, artifacts: An
 
 @pytest.fixture(scope="module")
 def measured(
-    zdm_env: Any, zdm_keyspace: str, proxy_session: Any, origin_session: Any, zdm_artifacts: Any
+    zdm_env: Any, zdm_keyspace: Keyspace, proxy_session: Any, origin_session: Any, zdm_artifacts: Any
 ) -> Measured:
     """The first measurement, shared by the checks (the p99 check may take a second one)."""
     return _measure(zdm_env, zdm_keyspace, proxy_session, origin_session, zdm_artifacts, attempt=1)
@@ -162,6 +166,10 @@ def test_proxy_counted_no_failed_or_timed_out_request(measured, evidence):
 def test_every_acknowledged_write_is_on_both_clusters(zdm_keyspace, measured, origin_session, target_session):
     """The ledger of the proxied run: each acknowledged write is on origin AND target with its value."""
     report = check_ledger(
-        measured.proxied.ledger, origin_session, target_session, zdm_keyspace, table="perf_proxy"
+        measured.proxied.ledger,
+        origin_session,
+        target_session,
+        zdm_keyspace,
+        table=zdm_keyspace.table("perf_proxy"),
     )
     assert report.ok, report.summary() + ": " + "; ".join(report.lost[:5])

@@ -22,6 +22,7 @@ from pytest_zdm.plugin.markers import destructive_refusal
 from pytest_zdm.runtime.ports import free_ports
 from pytest_zdm.settings import resolve
 from pytest_zdm.targets import target_class
+from pytest_zdm.targets.base import REHEARSAL_HINT
 from pytest_zdm.targets.kube import KindTarget, KubeTarget
 from pytest_zdm.targets.kube.api import KubeApi, resolve_context
 from tests.kube_fake import FakeApiServer, as_api_object, deployment_world, running_pod, write_kubeconfig
@@ -55,7 +56,7 @@ def test_both_targets_are_registered_and_not_disposable(tmp_path):
     for name in ("kind", "kube"):
         assert destructive_refusal(name, plain) == (
             f"destructive check: target {name!r} is not disposable; run it with --zdm-allow-destructive if "
-            "stopping nodes and restarting the proxy there is acceptable"
+            f"stopping nodes and restarting the proxy there is acceptable, or {REHEARSAL_HINT}"
         )
         assert destructive_refusal(name, settings(tmp_path, zdm_allow_destructive="true")) is None
     assert destructive_refusal("local", plain) is None

@@ -108,7 +108,9 @@ def test_a_provisioning_failure_is_one_line_and_stops_the_run(pytester, tmp_path
             "not verified: 3 of 3 checks did not pass",
         ]
     )
-    assert result.stdout.str().count("no cassandra-all / apache-cassandra jar") <= 3, "not once per check"
+    # Once in the check's error, its line in "zdm verification", the "zdm environment" section and pytest's
+    # short summary (when the terminal is wide enough): never once per check (3 checks here).
+    assert result.stdout.str().count("no cassandra-all / apache-cassandra jar") <= 4, "not once per check"
     result.stdout.fnmatch_lines(
         ["*zdm environment unavailable: zdm_cassandra_classpath *: no cassandra-all / apache-cassandra jar*"]
     )

@@ -79,6 +79,10 @@ def test_counts_line_counts_a_skip_as_not_verified():
     line = page.counts_line({"passed": 8, "skipped": 1}, 9, "checks")
     assert line == "9 checks: 8 passed, 0 failed, 1 not verified (1 skipped)"
     assert "%" not in line
+    rehearsed = page.counts_line({"passed": 7, "rehearsed": 2, "deselected": 1}, 10, "required checks")
+    assert rehearsed == (
+        "10 required checks: 9 passed (2 in the rehearsal given), 0 failed, 1 not verified (1 deselected)"
+    )
 
 
 def test_history_keeps_runs_per_key_and_does_not_count_a_rerender_twice(tmp_path):

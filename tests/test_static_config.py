@@ -88,7 +88,8 @@ def test_the_proxy_can_have_a_login_of_its_own(tmp_path, secrets, monkeypatch):
     [
         (
             ("[origin]", "[orign]"),
-            "orign: expected no such table; one of origin, target, proxy (did you mean origin?)",
+            "orign: expected no such table or key; one of origin, target, proxy, keyspace "
+            "(did you mean origin?)",
         ),
         (("[proxy]", "[other]"), "other: expected no such table"),
         (
@@ -97,7 +98,7 @@ def test_the_proxy_can_have_a_login_of_its_own(tmp_path, secrets, monkeypatch):
                 'metrics_url = "http://127.0.0.3:14001"\nmetric_url = "x"\n',
             ),
             "proxy.metric_url: expected no such key; one of contact_points, metrics_url, local_dc, username, "
-            "password_env (did you mean metrics_url?)",
+            "password_env, config, log (did you mean metrics_url?)",
         ),
         (
             ("127.0.0.2:9043", "127.0.0.2:90430"),
@@ -186,6 +187,11 @@ def test_a_missing_file_and_a_missing_secret_are_one_line_too(tmp_path, monkeypa
 def test_the_example_file_is_valid(tmp_path, tls, monkeypatch):
     """examples/zdm.toml (shown in docs/targets.md) loads once its bundle and secrets exist."""
     shutil.copy(ROOT / "examples" / "zdm.toml", tmp_path / "zdm.toml")
+    (tmp_path / "zdm-proxy.yaml").write_text("primary_cluster: ORIGIN\nread_mode: PRIMARY_ONLY\n")
+    log = Path("/var/log/zdm-proxy/zdm-proxy.log")
+    text = (tmp_path / "zdm.toml").read_text().replace(str(log), str(tmp_path / "zdm-proxy.log"))
+    (tmp_path / "zdm.toml").write_text(text)
+    (tmp_path / "zdm-proxy.log").write_text("")
     make_bundle(tmp_path / "secure-connect-orders.zip", tls, config={"host": "db.example", "port": 29080})
     monkeypatch.setenv("ZDM_ORIGIN_PASSWORD", "p")
     monkeypatch.setenv("ASTRA_DB_TOKEN", TOKEN)

@@ -223,6 +223,25 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capabilities(args: argparse.Namespace) -> int:
+    """Print which gates each target can pass and what to supply (docs/capabilities.md is this output)."""
+    import tempfile
+
+    from pytest_zdm.gate import coverage, verdict
+
+    del args
+    with tempfile.TemporaryDirectory(prefix="zdm-capabilities-") as tmp:
+        (Path(tmp) / "pytest.ini").write_text("[pytest]\n")
+        required = verdict.collect_required(
+            [str(verdict.builtin_suites())],
+            invocation_dir=Path(tmp),
+            rootdir=Path(tmp),
+            inifile=Path(tmp) / "pytest.ini",
+        )
+    print(coverage.table(required))
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     """Print the settings table (the README's table is this output)."""
     del args
@@ -303,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_settings(p, ("zdm_cache_dir",))
     p.set_defaults(func=cmd_report)
+    p = _command(
+        sub, "capabilities", "print which gates each target can pass (docs/capabilities.md is this output)"
+    )
+    p.set_defaults(func=cmd_capabilities)
     p = _command(sub, "settings", "print the settings table (docs/settings.md is this output)")
     p.set_defaults(func=cmd_settings)
     return parser

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -11,9 +12,16 @@ from pytest_zdm.errors import ZdmError
 
 
 def statements(path: Traversable, keyspace: str) -> list[str]:
-    """The statements of a ``.cql`` file with ``{keyspace}`` filled in (``--`` comments dropped)."""
+    """The statements of a ``.cql`` file for ``keyspace`` (``--`` comments dropped).
+
+    ``{keyspace}`` is the keyspace, ``{prefix}`` the prefix of the run's tables and types in it (see
+    :class:`~pytest_zdm.cql.keyspaces.Keyspace`); every name created passes the table guard.
+    """
+    prefix = getattr(keyspace, "prefix", "")
     lines = [ln for ln in path.read_text().splitlines() if not ln.strip().startswith("--")]
-    text = "\n".join(lines).replace("{keyspace}", keyspaces.own(keyspace))
+    text = "\n".join(lines).replace("{keyspace}", keyspaces.own(keyspace)).replace("{prefix}", prefix)
+    for name in re.findall(rf"CREATE (?:TABLE|TYPE) IF NOT EXISTS {re.escape(keyspace)}\.(\w+)", text):
+        keyspaces.own_table(keyspace, name)
     return [s.strip() for s in text.split(";") if s.strip()]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import (
@@ -15,6 +16,7 @@ from cassandra.policies import (
     WhiteListRoundRobinPolicy,
 )
 
+from pytest_zdm.cql.keyspaces import Keyspace
 from pytest_zdm.model import CqlEndpoint, Credentials
 from pytest_zdm.runtime.wait import poll
 
@@ -40,6 +42,7 @@ def cluster_parameters(
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     connect_timeout: float = 10.0,
     protocol_version: int = 4,
+    consistency_level: str = "LOCAL_QUORUM",
     **cluster_options: Any,
 ) -> dict[str, Any]:
     """The keyword arguments of the driver's ``Cluster`` for ``endpoint`` (plain data, so it can be tested).
@@ -58,7 +61,11 @@ def cluster_parameters(
         policy = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=endpoint.local_dc))
     else:
         policy = RoundRobinPolicy()
-    profile = ExecutionProfile(load_balancing_policy=policy, request_timeout=request_timeout)
+    profile = ExecutionProfile(
+        load_balancing_policy=policy,
+        request_timeout=request_timeout,
+        consistency_level=ConsistencyLevel.name_to_value[consistency_level],
+    )
     # Reconnect every second: after a node or the proxy comes back, verification must see it promptly, not
     # after the driver's default exponential backoff (which reaches minutes).
     cluster_options.setdefault("reconnection_policy", ConstantReconnectionPolicy(1.0, max_attempts=None))
@@ -98,6 +105,9 @@ def connect(
     except Exception:
         cluster.shutdown()
         raise
+    # The driver picks a parameter's encoder by its exact type: a Keyspace (a str subclass) would be
+    # rendered unquoted, so it is encoded as the string it is.
+    session.encoder.mapping[Keyspace] = session.encoder.cql_encode_str
     return CqlClient(cluster=cluster, session=session)
 
 

@@ -16,6 +16,7 @@ Files in RUN_DIR: ``request.json`` (in), ``progress.log``, ``env.json`` or ``fai
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -114,6 +115,9 @@ class Supervisor:
         code = 0
         try:
             info = self.target.start(self.plan, self.progress)
+            if not info.capabilities:  # what the target offers, for checks that need more than CQL
+                offered = tuple(sorted(c.value for c in self.target.capabilities()))
+                info = dataclasses.replace(info, capabilities=offered)
             listener = Listener(control_address(self.run_dir), family="AF_UNIX", authkey=self.authkey)
             write_atomic(self.run_dir / "env.json", json.dumps(info.to_json(), indent=2))
             self.serve(listener)

@@ -41,6 +41,7 @@ class ZdmEnv:
         """A new driver session to ``origin``, ``target`` or ``proxy`` (close it when done)."""
         options.setdefault("protocol_version", int(self.settings.zdm_protocol_version))
         options.setdefault("request_timeout", self.settings.zdm_request_timeout)
+        options.setdefault("consistency_level", self.settings.zdm_consistency_level)
         return connect(self.info.endpoint(cluster), self.credentials[cluster], keyspace=keyspace, **options)
 
     def control(self, verb: Control, arg: Any = None, *, timeout: float | None = None) -> Any:

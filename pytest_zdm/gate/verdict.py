@@ -27,14 +27,37 @@ from pathlib import Path
 from typing import Any
 
 from pytest_zdm.errors import ZdmError
+from pytest_zdm.model import Capability
 from pytest_zdm.phases import PHASES
 
 #: Set in the collect-only subprocess: the plugin writes the required checks it collected to this file.
 MANIFEST_ENV = "PYTEST_ZDM_GATE_MANIFEST"
 PASS, FAIL, INCOMPLETE = "PASS", "FAIL", "INCOMPLETE"
+#: Outcome of a destructive check not run here but passed by an accepted rehearsal (counts as passed).
+REHEARSED = "rehearsed"
 _COLLECT_TIMEOUT = 180.0
 _DESELECTED = "deselected (-k, -m or --deselect)"
 _NOT_RUN = "collected but not run (the run stopped early)"
+
+
+def check_key(nodeid: str, suite: str) -> str:
+    """A check's identity across runs: its suite and name (node ids differ with the paths a run is given)."""
+    return f"{suite}::{nodeid.split('::', 1)[-1]}"
+
+
+#: Fixtures that need a capability of the target: a check using one needs it too.
+FIXTURE_NEEDS = {
+    "proxy_configuration": Capability.PROXY_SETTINGS,
+    "parsed_configuration": Capability.PROXY_LOG,
+}
+
+
+def needs_of(item: Any) -> frozenset[Capability]:
+    """What a check needs of the target: its ``zdm_needs`` markers and the fixtures it uses."""
+    needs = {FIXTURE_NEEDS[name] for name in getattr(item, "fixturenames", ()) if name in FIXTURE_NEEDS}
+    for mark in item.iter_markers("zdm_needs"):
+        needs.update(Capability(str(arg)) for arg in mark.args)
+    return frozenset(needs)
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,15 @@ class RequiredCheck:
     suite: str
     #: Required only when the proxy runs with one of these phases' configuration (empty: always).
     when_proxy_phase: tuple[int, ...] = ()
+    #: :class:`~pytest_zdm.model.Capability` values the check needs (markers and fixtures).
+    needs: tuple[str, ...] = ()
+    #: Marked ``zdm_destructive``: never run against production, so a rehearsal may cover it.
+    destructive: bool = False
+
+    @property
+    def key(self) -> str:
+        """The check's identity across runs (see :func:`check_key`)."""
+        return check_key(self.nodeid, self.suite)
 
     @classmethod
     def of(cls, item: Any) -> RequiredCheck | None:
@@ -63,7 +95,14 @@ class RequiredCheck:
         # installed, ``suites.test_x`` in a checkout): ``test_x``.
         module = getattr(getattr(item, "module", None), "__name__", "") or item.nodeid.split("::")[0]
         module = module.rsplit(".", 1)[-1].removesuffix(".py").rsplit("/", 1)[-1]
-        return cls(item.nodeid, tuple(sorted(int(p) for p in mark.args)), module, tuple(int(p) for p in when))
+        return cls(
+            item.nodeid,
+            tuple(sorted(int(p) for p in mark.args)),
+            module,
+            tuple(int(p) for p in when),
+            tuple(sorted(c.value for c in needs_of(item))),
+            item.get_closest_marker("zdm_destructive") is not None,
+        )
 
     def applies(self, entering: int, proxy_phase: int | None) -> bool:
         """Whether entering ``entering`` requires this check, the proxy running with ``proxy_phase``'s."""
@@ -102,14 +141,17 @@ class GateResult:
         phase = PHASES[self.entering]
         total = len(self.checks)
         if self.verdict == PASS:
-            detail = f"all {total} required checks ran and passed"
+            rehearsed = sum(1 for c in self.checks if c.outcome == REHEARSED)
+            detail = f"all {total} required checks ran and passed" + (
+                f" ({rehearsed} of them in the rehearsal given)" if rehearsed else ""
+            )
         elif self.verdict == FAIL:
             bad = sum(1 for c in self.checks if c.outcome in ("failed", "error"))
             detail = f"{bad} of {total} required checks failed"
         elif not total:
             detail = "no check is marked as required for this phase"
         else:
-            missing = sum(1 for c in self.checks if c.outcome != "passed")
+            missing = sum(1 for c in self.checks if c.outcome not in ("passed", REHEARSED))
             detail = f"{missing} of {total} required checks did not run to a pass"
         return f"gate {self.verdict}: entering phase {self.entering} ({phase.slug}): {detail}"
 
@@ -164,7 +206,14 @@ def collect_required(
             raise ZdmError(f"zdm_gate: could not collect the gate's suites {list(paths)}: {tail}")
         data = json.loads(manifest.read_text())
     return [
-        RequiredCheck(d["nodeid"], tuple(d["phases"]), d["suite"], tuple(d.get("when_proxy_phase", ())))
+        RequiredCheck(
+            d["nodeid"],
+            tuple(d["phases"]),
+            d["suite"],
+            tuple(d.get("when_proxy_phase", ())),
+            tuple(d.get("needs", ())),
+            bool(d.get("destructive")),
+        )
         for d in data
     ]
 
@@ -183,20 +232,31 @@ def decide(
     deselected: set[str],
     collected: set[str] | None,
     proxy_phase: int | None = None,
+    rehearsed: Mapping[str, str] | None = None,
+    rehearsal_note: str = "",
 ) -> GateResult:
     """The verdict for entering ``entering`` from this run's outcomes.
 
     ``verdicts`` maps node ids to (PASSED|FAILED|ERROR|SKIPPED|XFAILED, reason) as the verification summary
     records them; ``collected`` is the set of node ids this run collected (None when unknown);
-    ``proxy_phase`` is the phase whose configuration the proxy runs with.
+    ``proxy_phase`` is the phase whose configuration the proxy runs with. ``rehearsed`` maps the keys
+    (:attr:`RequiredCheck.key`) of destructive checks an accepted rehearsal passed to where it did; they
+    count as passed when this run did not run them. ``rehearsal_note`` is added to the reason of the
+    destructive checks left uncovered (e.g. why the rehearsal given was not accepted).
     """
+    rehearsed = rehearsed or {}
     checks: list[CheckOutcome] = []
     for req in required:
         if not req.applies(entering, proxy_phase):
             continue
         seen = verdicts.get(req.nodeid)
-        if seen is not None:
-            checks.append(CheckOutcome(req.nodeid, req.suite, seen[0].lower(), seen[1]))
+        if req.destructive and (seen is None or seen[0] in ("SKIPPED", "XFAILED")) and req.key in rehearsed:
+            checks.append(CheckOutcome(req.nodeid, req.suite, REHEARSED, rehearsed[req.key]))
+        elif seen is not None:
+            reason = seen[1]
+            if req.destructive and rehearsal_note and seen[0] in ("SKIPPED", "XFAILED"):
+                reason = f"{reason}; {rehearsal_note}"
+            checks.append(CheckOutcome(req.nodeid, req.suite, seen[0].lower(), reason))
         elif req.nodeid in deselected:
             checks.append(CheckOutcome(req.nodeid, req.suite, "deselected", _DESELECTED))
         elif collected is not None and req.nodeid not in collected:
@@ -204,7 +264,7 @@ def decide(
         else:
             checks.append(CheckOutcome(req.nodeid, req.suite, "not run", _NOT_RUN))
     failed = [c for c in checks if c.outcome in ("failed", "error")]
-    missing = [c for c in checks if c.outcome not in ("passed", "failed", "error")]
+    missing = [c for c in checks if c.outcome not in ("passed", REHEARSED, "failed", "error")]
     reasons = [f"{c.outcome.upper()} {c.nodeid}: {c.reason}" for c in failed + missing]
     if failed:
         verdict = FAIL

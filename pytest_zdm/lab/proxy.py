@@ -15,7 +15,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_zdm.errors import SettingError, ZdmError
+
 CONFIG_LINE = r"Parsed configuration: (\{.*\})"
+#: The line a proxy logs first at each start, with its version.
+VERSION_LINE = r"Starting ZDM proxy version ([0-9][0-9A-Za-z.+-]*)"
+#: Settings that say where a deployment is and how it logs in, not how the proxy behaves: a rehearsal on
+#: the lab replaces them with its own, and two deployments are compared without them.
+_DEPLOYMENT_SPECIFIC = re.compile(
+    r"ZDM_(ORIGIN|TARGET)_(CONTACT_POINTS|PORT|SECURE_CONNECT_BUNDLE_PATH|LOCAL_DATACENTER|USERNAME|PASSWORD"
+    r"|TLS_\w+_PATH)"
+    r"|ZDM_PROXY_(LISTEN_ADDRESS|LISTEN_PORT|TOPOLOGY_INDEX|TOPOLOGY_ADDRESSES|TLS_\w+_PATH)"
+    r"|ZDM_METRICS_(ADDRESS|PORT)|ZDM_LOG_LEVEL"
+)
+
+
+def deployment_specific(name: str) -> bool:
+    """Whether a ``ZDM_*`` setting is about where and as whom, not how the proxy behaves."""
+    return bool(_DEPLOYMENT_SPECIFIC.fullmatch(name))
+
+
+def behaviour(settings: Mapping[str, str]) -> dict[str, str]:
+    """A proxy's behaviour: every real setting that is not deployment-specific, defaults filled in.
+
+    Two proxies with equal behaviour route, time out, replace functions and queue the same way: the lab's
+    rehearsal of a deployment is comparable to it exactly when these are equal.
+    """
+    from pytest_zdm.lint.catalog import SETTINGS
+
+    return {
+        name: settings.get(name, spec.default or "").strip()
+        for name, spec in SETTINGS.items()
+        if not deployment_specific(name) and not spec.secret
+    }
 
 
 @dataclass(frozen=True)
@@ -36,16 +68,38 @@ class ProxyConfig:
     origin_dc: str = "datacenter1"
     target_dc: str = "datacenter1"
     extra: Mapping[str, str] = field(default_factory=dict)
+    #: The team's own proxy settings (``zdm_proxy_config``): they replace the lab's choices; the lab keeps
+    #: only its endpoints and secrets.
+    team: Mapping[str, str] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:
         """The ``ZDM_*`` variables (real names, see proxy/pkg/config/config.go), then the user's extras.
 
-        Extras are passed as given, unknown names included: reproducing a deployment's configuration is
-        their purpose, and the configuration lint is what reports names the proxy ignores.
+        With the team's configuration, the proxy runs exactly its settings apart from endpoints and secrets,
+        so a rehearsal on the lab runs what production runs. Extras are passed as given, unknown names
+        included: reproducing a deployment's configuration is their purpose, and the configuration lint is
+        what reports names the proxy ignores.
         """
-        return {**self._base(), **self.extra}
+        wiring = self._wiring()
+        if self.team:
+            team = {k: v for k, v in self.team.items() if not deployment_specific(k)}
+            chosen = {"ZDM_PRIMARY_CLUSTER": self.primary_cluster, "ZDM_READ_MODE": self.read_mode, **team}
+            return {**chosen, **wiring, **self.extra}
+        return {**self._lab_choices(), **wiring, **self.extra}
 
-    def _base(self) -> dict[str, str]:
+    def _lab_choices(self) -> dict[str, str]:
+        """What the lab chooses where a team gives no configuration of its own."""
+        return {
+            "ZDM_PRIMARY_CLUSTER": self.primary_cluster,
+            "ZDM_READ_MODE": self.read_mode,
+            "ZDM_LOG_LEVEL": "INFO",
+            # 3 s instead of the proxy's 10 s default: the pause check waits this long, and a disposable
+            # loopback environment has no slow cluster to wait for.
+            "ZDM_PROXY_REQUEST_TIMEOUT_MS": "3000",
+        }
+
+    def _wiring(self) -> dict[str, str]:
+        """Where the lab's clusters and listeners are, and its logins: deployment-specific by nature."""
         return {
             "ZDM_ORIGIN_CONTACT_POINTS": self.origin_host,
             "ZDM_ORIGIN_PORT": str(self.origin_port),
@@ -57,17 +111,11 @@ class ProxyConfig:
             "ZDM_TARGET_USERNAME": self.target_credentials[0],
             "ZDM_TARGET_PASSWORD": self.target_credentials[1],
             "ZDM_TARGET_LOCAL_DATACENTER": self.target_dc,
-            "ZDM_PRIMARY_CLUSTER": self.primary_cluster,
-            "ZDM_READ_MODE": self.read_mode,
             "ZDM_PROXY_LISTEN_ADDRESS": self.listen_host,
             "ZDM_PROXY_LISTEN_PORT": str(self.listen_port),
             "ZDM_METRICS_ENABLED": "true",
             "ZDM_METRICS_ADDRESS": self.listen_host,
             "ZDM_METRICS_PORT": str(self.metrics_port),
-            "ZDM_LOG_LEVEL": "INFO",
-            # 3 s instead of the proxy's 10 s default: the pause check waits this long, and a disposable
-            # loopback environment has no slow cluster to wait for.
-            "ZDM_PROXY_REQUEST_TIMEOUT_MS": "3000",
         }
 
     def public_environment(self) -> dict[str, str]:
@@ -93,4 +141,18 @@ def parsed_configurations(path: Path) -> list[dict[str, Any]]:
             found.append(json.loads(raw))
         except ValueError:
             continue
+    return found
+
+
+def team_settings(settings: Any) -> dict[str, str]:
+    """The team's proxy settings from ``zdm_proxy_config`` (empty without one)."""
+    path = settings.zdm_proxy_config
+    if path is None:
+        return {}
+    from pytest_zdm import lint
+
+    try:
+        found, _ = lint.load_settings(path)
+    except ZdmError as exc:
+        raise SettingError(f"zdm_proxy_config: expected a zdm-proxy configuration in {path}: {exc}") from None
     return found

@@ -16,6 +16,7 @@ import pytest
 
 from pytest_zdm.assertions import Clusters
 from pytest_zdm.cql import keyspaces
+from pytest_zdm.cql.keyspaces import Keyspace
 from pytest_zdm.environment import ZdmEnv
 from pytest_zdm.errors import ZdmError
 from pytest_zdm.model import Control
@@ -87,27 +88,47 @@ def proxy_session(pytestconfig: pytest.Config, zdm_env: ZdmEnv) -> Iterator[Any]
 
 @pytest.fixture(scope="session")
 def zdm_keyspace(
-    pytestconfig: pytest.Config, proxy_session: Any, origin_session: Any, target_session: Any
-) -> Iterator[str]:
-    """A keyspace unique to this run (and worker), created through the proxy, dropped at the end."""
-    worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
-    name = keyspaces.run_keyspace_name(pytestconfig.stash[RUN_KEY].run_id, worker)
-    keyspaces.create(proxy_session, name)
-    keyspaces.wait_exists({"origin": origin_session, "target": target_session}, name)
-    yield name
+    pytestconfig: pytest.Config, zdm_env: ZdmEnv, origin_session: Any, target_session: Any
+) -> Iterator[Keyspace]:
+    """Where this run (and worker) writes: a keyspace of its own, or its own tables in the team's keyspace.
 
-    # The last check may have just restarted the proxy or a node: give the session time to reconnect.
-    def dropped() -> bool:
-        keyspaces.drop(proxy_session, name)
+    Without ``zdm_keyspace`` (nor a ``keyspace`` in zdm.toml) the framework creates ``zdm_verify_<run>``
+    on each cluster (NetworkTopologyStrategy over that cluster's datacenters, ``zdm_replication_factor``)
+    and drops it at the end. With one, it creates no keyspace: its tables there are named
+    ``zdm_verify_<run>_*`` and only those are dropped at the end. Write ``ks.qualified("name")``.
+    """
+    worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
+    run_id = pytestconfig.stash[RUN_KEY].run_id
+    sessions = {"origin": origin_session, "target": target_session}
+    existing = zdm_env.settings.zdm_keyspace or zdm_env.info.keyspace
+    if existing:
+        try:
+            keyspaces.allow_team_keyspace(existing)
+            keyspaces.require_existing(sessions, existing)
+        except ZdmError as exc:
+            failure = str(exc)
+        else:
+            failure = ""
+        if failure:
+            pytest.fail(failure, pytrace=False)
+        keyspace = Keyspace(existing, prefix=keyspaces.run_table_prefix(run_id, worker))
+    else:
+        keyspace = Keyspace(keyspaces.run_keyspace_name(run_id, worker))
+        keyspaces.create_on_each(sessions, keyspace, zdm_env.settings.zdm_replication_factor)
+        keyspaces.wait_exists(sessions, keyspace)
+    yield keyspace
+
+    # The last check may have just restarted the proxy or a node: give the sessions time to reconnect.
+    def cleaned() -> bool:
+        for session in sessions.values():
+            if keyspace.owned:
+                keyspaces.drop(session, keyspace)
+            else:
+                keyspaces.drop_own_tables(session, keyspace)
         return True
 
-    wait_until(
-        dropped,
-        timeout=60,
-        what=f"DROP KEYSPACE {name} through the proxy",
-        interval=1.0,
-        retry_on=(Exception,),  # the driver raises many types while reconnecting
-    )
+    what = f"dropping {'keyspace ' + keyspace if keyspace.owned else 'the run tables in ' + keyspace}"
+    wait_until(cleaned, timeout=60, what=what, interval=1.0, retry_on=(Exception,))
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,14 @@ import pytest
 
 from pytest_zdm.environment import ZdmEnv
 from pytest_zdm.errors import UnsupportedControl, ZdmError
+from pytest_zdm.gate.verdict import needs_of
+from pytest_zdm.model import Capability
 from pytest_zdm.plugin import disruption, stability
 from pytest_zdm.plugin.run import ENV_KEY, RUN_KEY, SEEN_BASELINE_KEY, SESSIONS_KEY, SETTINGS_KEY, environment
 from pytest_zdm.runtime.wait import poll
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets import target_class
+from pytest_zdm.targets.base import REHEARSAL_HINT
 
 MARKERS = {
     "zdm_stable_proxy": "zdm_stable_proxy: the check needs a stable proxy; it is skipped, with the evidence "
@@ -28,6 +31,9 @@ MARKERS = {
     "zdm_required_for": "zdm_required_for(*phases, when_proxy_phase=()): the check must pass before entering "
     "these ZDM phases (1 deploy proxy, 2 migrate data, 3 async dual reads, 4 reads on target, 5 clients on "
     "target); with when_proxy_phase, only while the proxy runs with one of those phases' configuration",
+    "zdm_needs": "zdm_needs(*capabilities): what the check needs of the target beyond CQL (proxy_settings, "
+    "proxy_log, proxy_status, node_control, proxy_control); where the target lacks one, the check is not "
+    "verifiable there and is skipped with the capability and how to provide it",
 }
 
 
@@ -107,16 +113,24 @@ def destructive_refusal(target: str, settings: Settings) -> str | None:
     if target_class(target).disposable or settings.zdm_allow_destructive:
         return None
     return (
-        f"destructive check: target {target!r} is not disposable; run it with "
-        "--zdm-allow-destructive if stopping nodes and restarting the proxy there is acceptable"
+        f"destructive check: target {target!r} is not disposable; run it with --zdm-allow-destructive if "
+        f"stopping nodes and restarting the proxy there is acceptable, or {REHEARSAL_HINT}"
     )
 
 
+def not_verifiable(target: str, missing: frozenset[Capability]) -> str:
+    """Why a check cannot run on ``target``: each missing capability and how a user provides it."""
+    cls = target_class(target)
+    parts = [f"needs {c.value} ({c.description}): {cls.how_to_provide(c)}" for c in sorted(missing)]
+    return f"not verifiable on target {target}: " + "; ".join(parts)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip destructive checks where not allowed, and stable-proxy checks when the proxy is not stable."""
+    """Skip a check the target cannot run (with what it needs), and stable-proxy checks when it is not."""
     destructive = item.get_closest_marker("zdm_destructive") is not None
     stable = item.get_closest_marker("zdm_stable_proxy") is not None
-    if not (destructive or stable):
+    needs = needs_of(item)
+    if not (destructive or stable or needs):
         return
     settings = item.config.stash[SETTINGS_KEY]
     try:
@@ -127,6 +141,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         refusal = destructive_refusal(env.target, settings)
         if refusal:
             pytest.skip(refusal)
+    missing = needs - {Capability(c) for c in env.info.capabilities}
+    if missing:
+        pytest.skip(not_verifiable(env.target, frozenset(missing)))
     if stable:
         baseline = stability.load(item.config.stash[RUN_KEY].baseline_path)
         if baseline is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,7 +49,7 @@ def _ini(config: pytest.Config, name: str) -> str | None:
 
 
 def settings_from(config: pytest.Config) -> Settings:
-    """The run's settings; while gating, the proxy's phase defaults to the one before the gated phase."""
+    """The run's settings (command line > environment > ini > default)."""
     for opt in OPTIONS:
         if not opt.on_command_line and (config.getoption(opt.name) is not None or _ini(config, opt.name)):
             raise SettingError(
@@ -60,10 +59,4 @@ def settings_from(config: pytest.Config) -> Settings:
     on_cli = [opt for opt in OPTIONS if opt.on_command_line]
     cli = {opt.name: config.getoption(opt.name) for opt in on_cli}
     ini = {opt.name: _ini(config, opt.name) for opt in on_cli}
-    settings = resolve(cli=cli, ini=ini, environ=os.environ, rootdir=Path(str(config.rootpath)))
-    if settings.zdm_gate is not None and settings.zdm_phase is None:
-        # Gating entry into phase N: the proxy still runs with the configuration of the phase before it.
-        proxy_phase = min(4, max(1, settings.zdm_gate - 1))
-        sources = {**settings.sources, "zdm_phase": "zdm_gate"}
-        settings = replace(settings, zdm_phase=proxy_phase, sources=sources)
-    return settings
+    return resolve(cli=cli, ini=ini, environ=os.environ, rootdir=Path(str(config.rootpath)))

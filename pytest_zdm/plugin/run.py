@@ -21,6 +21,7 @@ import pytest
 from pytest_zdm import redact
 from pytest_zdm.environment import ZdmEnv, attach_running, start_or_attach, stop_environment
 from pytest_zdm.errors import ZdmError
+from pytest_zdm.gate.rehearsal import Rehearsal
 from pytest_zdm.gate.summary import VerificationSummary
 from pytest_zdm.plugin import disruption, stability
 from pytest_zdm.plugin.options import settings_from
@@ -82,6 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 controller=True,
             )
             _prune_old_runs(settings.zdm_run_dir)
+        rehearsal = Rehearsal.load(settings.zdm_rehearsal) if settings.zdm_rehearsal else None
     except ZdmError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = settings
@@ -92,7 +94,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SUMMARY_KEY] = summary
         config.pluginmanager.register(summary, "zdm-verification-summary")
         config.pluginmanager.register(
-            SignOff(config, settings, summary, Path(ctx.run_dir), ctx.run_id, ctx.plan), "zdm-signoff"
+            SignOff(
+                config, settings, summary, Path(ctx.run_dir), ctx.run_id, plan=ctx.plan, rehearsal=rehearsal
+            ),
+            "zdm-signoff",
         )
     else:
         config.pluginmanager.register(WorkerNotes(config), "zdm-worker-notes")

@@ -31,6 +31,7 @@ OUTCOMES: dict[str, tuple[int, str, str]] = {
     "not collected": (1, "NOT VERIFIED (not collected)", "notverified"),
     "not run": (1, "NOT VERIFIED (not run)", "notverified"),
     "passed": (2, "PASSED", "passed"),
+    "rehearsed": (2, "PASSED IN REHEARSAL", "passed"),
 }
 _VERDICT_CSS = {"PASS": "passed", "FAIL": "failed", "INCOMPLETE": "notverified"}
 
@@ -54,12 +55,15 @@ def _duration(seconds: float | None) -> str:
 
 def counts_line(counts: Mapping[str, int], total: int, noun: str) -> str:
     """``41 required checks: 39 passed, 1 failed, 1 not verified (1 deselected)``: counts, no percentage."""
-    passed = counts.get("passed", 0)
+    rehearsed = counts.get("rehearsed", 0)
+    passed = counts.get("passed", 0) + rehearsed
     failed = counts.get("failed", 0) + counts.get("error", 0)
-    unverified = {k: v for k, v in counts.items() if k not in ("passed", "failed", "error") and v}
+    verified = ("passed", "rehearsed", "failed", "error")
+    unverified = {k: v for k, v in counts.items() if k not in verified and v}
     detail = ", ".join(f"{v} {k}" for k, v in sorted(unverified.items()))
     missing = sum(unverified.values())
-    text = f"{total} {noun}: {passed} passed, {failed} failed, {missing} not verified"
+    in_rehearsal = f" ({rehearsed} in the rehearsal given)" if rehearsed else ""
+    text = f"{total} {noun}: {passed} passed{in_rehearsal}, {failed} failed, {missing} not verified"
     return text + (f" ({detail})" if detail else "")
 
 
@@ -146,6 +150,15 @@ def render(
     notes = [r for r in gate.get("reasons", []) if not any(f" {n}: " in r for n in nodeids)]
     if stopped:
         notes.append(f"the run stopped early: {stopped}")
+    rehearsal = gate.get("rehearsal")
+    if rehearsal:
+        problems = "; ".join(rehearsal.get("problems", []))
+        accepted = "accepted" if rehearsal.get("accepted") else f"NOT accepted: {problems}"
+        notes.append(
+            f"rehearsal {rehearsal.get('run_id')} on {rehearsal.get('target')}, finished "
+            f"{rehearsal.get('finished')} ({rehearsal.get('path')}): {accepted}; it covers "
+            f"{len(rehearsal.get('covered', []))} destructive check(s) not run here"
+        )
     html = (
         _environment()
         .get_template("signoff.html.j2")

@@ -19,7 +19,9 @@ import pytest
 from pytest_zdm import redact
 from pytest_zdm.errors import ZdmError
 from pytest_zdm.gate import verdict as gate
+from pytest_zdm.gate.rehearsal import Rehearsal
 from pytest_zdm.gate.summary import VerificationSummary
+from pytest_zdm.lab.proxy import behaviour
 from pytest_zdm.model import EnvironmentInfo
 from pytest_zdm.phases import describe
 from pytest_zdm.report import allure as allure_results
@@ -52,8 +54,10 @@ class SignOff:
     """Controller: decides the gate (when ``--zdm-gate``) and writes the run's Allure files (when active)."""
 
     def __init__(self, config: pytest.Config, settings: Settings, summary: VerificationSummary, run_dir: Path,
-                 run_id: str, plan: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+                 run_id: str, *, plan: Mapping[str, Any] | None = None,
+                 rehearsal: Rehearsal | None = None) -> None:  # fmt: skip
         self.config = config
+        self.rehearsal = rehearsal
         self.settings = settings
         self.summary = summary
         self.run_dir = run_dir
@@ -117,6 +121,7 @@ class SignOff:
             "target_cassandra": versions.get("target"),
             "zdm_proxy": versions.get("proxy"),
             "zdm_proxy_commit": versions.get("proxy_commit"),
+            "proxy_behaviour": behaviour(info.proxy_settings) if info and info.proxy_settings else {},
             "primary_cluster": self.settings.zdm_primary_cluster,
             "read_mode": self.settings.zdm_read_mode,
             "proxy_phase": self.settings.zdm_phase,
@@ -179,6 +184,25 @@ class SignOff:
         return {"counts": counts, "total": len(verdicts) + len(not_run), "not_passed": not_passed,
                 "stopped": self.summary.stopped}  # fmt: skip
 
+    def _rehearsal(self, here: dict[str, Any]) -> tuple[dict[str, str], str, dict[str, Any] | None]:
+        """Which destructive checks the rehearsal given covers (key -> where), why not, and its record."""
+        rehearsal = self.rehearsal
+        if rehearsal is None:
+            return {}, "", None
+        problems = rehearsal.differences(here)
+        record: dict[str, Any] = {
+            "path": str(rehearsal.path),
+            "run_id": rehearsal.run_id,
+            "target": rehearsal.target,
+            "finished": rehearsal.finished,
+            "accepted": not problems,
+            "problems": problems,
+        }
+        if problems:
+            return {}, f"the rehearsal {rehearsal.path} is not accepted: " + "; ".join(problems), record
+        where = f"passed in the {rehearsal.describe()}"
+        return dict.fromkeys(rehearsal.passed, where), "", record
+
     def _info(self) -> EnvironmentInfo | None:
         env_file = self.run_dir / "env.json"
         try:
@@ -190,7 +214,9 @@ class SignOff:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Decide, write ``gate.json`` and the Allure files, and make the exit code follow the verdict."""
         gate_json: dict[str, Any] | None = None
+        rehearsal_json: dict[str, Any] | None = None
         if self.settings.zdm_gate is not None and not self.config.option.collectonly:
+            rehearsed, note, rehearsal_json = self._rehearsal(self.context(int(session.exitstatus)))
             self.result = gate.decide(
                 self.settings.zdm_gate,
                 self.required or [],
@@ -198,7 +224,13 @@ class SignOff:
                 deselected=self.deselected,
                 collected=self.collected or None,
                 proxy_phase=self.settings.zdm_phase,
+                rehearsed=rehearsed,
+                rehearsal_note=note,
             )
+            if rehearsal_json is not None:
+                rehearsal_json["covered"] = [
+                    c.nodeid for c in self.result.checks if c.outcome == gate.REHEARSED
+                ]
             if self.required_error:
                 if self.result.verdict == gate.PASS:
                     self.result.verdict = gate.INCOMPLETE
@@ -212,6 +244,8 @@ class SignOff:
         context["environment"] = self.environment(info)
         if self.result is not None:
             gate_json = self.result.to_json(context)
+            if rehearsal_json is not None:
+                gate_json["rehearsal"] = rehearsal_json
             gate.write_gate_file(self.settings.zdm_gate_file, gate_json, redact.text)
             summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
             if summary_path:
@@ -223,6 +257,8 @@ class SignOff:
                 allure_results.write_gate_result(directory, self.result, gate_json)
                 allure_results.write_unrun_results(directory, self.result)
             gate_part = self.result.to_json({}) if self.result is not None else None
+            if gate_part is not None and rehearsal_json is not None:
+                gate_part["rehearsal"] = rehearsal_json
             record.write(directory, {"context": context, "gate": gate_part, "checks": self.all_checks()})
             allure_results.scrub(directory)
 

@@ -30,6 +30,7 @@ TARGET_NAMES = ("local", "kind", "kube", "static", "docker")
 DOCKER_NETWORKS = ("bridge", "host")
 PRIMARY_CLUSTERS = ("ORIGIN", "TARGET")
 READ_MODES = ("PRIMARY_ONLY", "DUAL_ASYNC_ON_SECONDARY")
+CONSISTENCY_LEVELS = ("LOCAL_QUORUM", "LOCAL_ONE", "QUORUM", "ONE", "ALL", "EACH_QUORUM")
 
 
 @dataclass(frozen=True)
@@ -222,15 +223,53 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "zdm_primary_cluster",
-        "ZDM_PRIMARY_CLUSTER the proxy is started with (local and docker targets)",
+        "ZDM_PRIMARY_CLUSTER the proxy is started with (local and docker targets); default: the routing of "
+        "zdm_phase (the phase being verified), else ORIGIN",
         values.choice(PRIMARY_CLUSTERS, upper=True),
         lambda _: "ORIGIN",
     ),
     Option(
         "zdm_read_mode",
-        "ZDM_READ_MODE the proxy is started with (local and docker targets)",
+        "ZDM_READ_MODE the proxy is started with (local and docker targets); default: the routing of "
+        "zdm_phase (the phase being verified), else PRIMARY_ONLY",
         values.choice(READ_MODES, upper=True),
         lambda _: "PRIMARY_ONLY",
+    ),
+    Option(
+        "zdm_proxy_config",
+        "your proxy's own configuration (a YAML config, an env file or a Kubernetes manifest) for the local "
+        "and docker targets' proxy, with endpoints and secrets replaced by the lab's: a rehearsal then runs "
+        "what production runs",
+        values.existing_file,
+        env="PYTEST_ZDM_PROXY_CONFIG",
+    ),
+    Option(
+        "zdm_rehearsal",
+        "the gate.json of a rehearsal on a disposable target (local, docker, kind): its passed destructive "
+        "checks count for this gate when it ran the same zdm-proxy version with the same proxy settings "
+        "apart from endpoints and secrets",
+        values.existing_file,
+        env="PYTEST_ZDM_REHEARSAL",
+    ),
+    Option(
+        "zdm_keyspace",
+        "an existing keyspace the framework works in (Astra: create it in the Astra console); it then "
+        "creates no keyspace and creates and drops only its own zdm_verify_* tables in it",
+        values.keyspace_name,
+        env="PYTEST_ZDM_KEYSPACE",
+    ),
+    Option(
+        "zdm_replication_factor",
+        "replication factor of each datacenter in the keyspaces the framework creates "
+        "(NetworkTopologyStrategy over the clusters' datacenters)",
+        values.count,
+        lambda _: 1,
+    ),
+    Option(
+        "zdm_consistency_level",
+        "consistency level of the framework's reads and writes",
+        values.choice(CONSISTENCY_LEVELS, upper=True),
+        lambda _: "LOCAL_QUORUM",
     ),
     Option(
         "zdm_proxy_env",

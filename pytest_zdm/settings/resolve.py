@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_zdm.errors import SettingError
-from pytest_zdm.lint.catalog import is_secret
+from pytest_zdm.lint.catalog import PHASES, is_secret
 from pytest_zdm.settings.options import OPTIONS
 
 
@@ -43,6 +43,11 @@ class Settings:
     zdm_primary_cluster: str
     zdm_read_mode: str
     zdm_proxy_env: Mapping[str, str]
+    zdm_proxy_config: Path | None
+    zdm_rehearsal: Path | None
+    zdm_keyspace: str | None
+    zdm_replication_factor: int
+    zdm_consistency_level: str
     zdm_docker_cassandra_image: str
     zdm_docker_proxy_image: str
     zdm_docker_network: str
@@ -150,6 +155,17 @@ def resolve(
             "zdm_proxy_source_sha256: expected together with a .tar.gz zdm_proxy_source (a checkout is "
             "identified by its commit)"
         )
+    if values["zdm_gate"] is not None and values["zdm_phase"] is None:
+        # Gating entry into phase N: the proxy still runs with the configuration of the phase before it.
+        values["zdm_phase"] = min(4, max(1, values["zdm_gate"] - 1))
+        sources["zdm_phase"] = "zdm_gate"
+    if values["zdm_phase"] is not None:
+        # The lab rehearses the phase being verified: its proxy routes as that phase does (unless told).
+        routing = PHASES[values["zdm_phase"]]
+        assert routing is not None  # phases 1-4 have a proxy
+        for name, value in zip(("zdm_primary_cluster", "zdm_read_mode"), routing, strict=True):
+            if sources[name] == "default":
+                values[name], sources[name] = value, f"zdm_phase {values['zdm_phase']}"
     for name in ("zdm_run_dir", "zdm_static_config"):  # relative paths are relative to the rootdir
         if not values[name].is_absolute():
             values[name] = rootdir / values[name]

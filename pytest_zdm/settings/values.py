@@ -99,6 +99,14 @@ def proxy_phase(name: str, raw: str) -> int:
     return number
 
 
+def keyspace_name(name: str, raw: str) -> str:
+    """A CQL keyspace name as Cassandra accepts it unquoted (letters, digits, underscores, at most 48)."""
+    value = raw.strip()
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,47}", value):
+        raise SettingError(f"{name}: expected a keyspace name (letters, digits, _; at most 48), got {raw!r}")
+    return value.lower()
+
+
 def env_pairs(name: str, raw: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in (part.strip() for part in raw.split(",")):

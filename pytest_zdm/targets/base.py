@@ -17,8 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pytest_zdm.model import Control, Credentials, EnvironmentInfo, Progress
+from pytest_zdm.model import Capability, Control, Credentials, EnvironmentInfo, Progress
 from pytest_zdm.settings import Settings
+
+#: How checks a target cannot run there are covered: by the same checks passing on a disposable copy.
+REHEARSAL_HINT = (
+    "cover it with a rehearsal: the gate.json of a run on a disposable target (local, docker or kind) with "
+    "the same zdm-proxy version and proxy settings (--zdm-rehearsal=PATH)"
+)
 
 
 class Target(abc.ABC):
@@ -30,10 +36,24 @@ class Target(abc.ABC):
     disposable: ClassVar[bool] = False
     #: False when the target only reaches an environment that runs anyway (nothing started or stopped).
     owns_environment: ClassVar[bool] = True
+    #: Capabilities this target offers only when the user supplies something, and what to supply. Those it
+    #: always offers come from its controls (:meth:`capabilities`); any other is never offered, and the checks
+    #: that need it can only be covered by a rehearsal on a disposable target (``zdm_rehearsal``). Feeds
+    #: the skip reasons and docs/capabilities.md.
+    provides: ClassVar[Mapping[Capability, str]] = {}
 
     def __init__(self, settings: Settings, run_dir: Path) -> None:
         self.settings = settings
         self.run_dir = run_dir
+
+    def capabilities(self) -> frozenset[Capability]:
+        """What the started environment offers (by default: what its control verbs give)."""
+        return Capability.of_controls(self.controls)
+
+    @classmethod
+    def how_to_provide(cls, capability: Capability) -> str:
+        """What a user does so that checks needing ``capability`` run on this target."""
+        return cls.provides.get(capability) or REHEARSAL_HINT
 
     @classmethod
     def credentials(cls, settings: Settings) -> Mapping[str, Credentials]:

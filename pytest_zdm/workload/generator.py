@@ -72,7 +72,7 @@ def run_workload(
         raise ValueError("run_workload: expected count or duration (a workload always stops by itself)")
     count = min(count or MAX_OPERATIONS, MAX_OPERATIONS)
     duration = min(duration or MAX_SECONDS, MAX_SECONDS)
-    session.execute(SCHEMA.format(ks=keyspaces.own(keyspace), table=table))
+    session.execute(SCHEMA.format(ks=keyspaces.own(keyspace), table=keyspaces.own_table(keyspace, table)))
     insert = session.prepare(f"INSERT INTO {keyspace}.{table} (k, v) VALUES (?, ?) USING TIMESTAMP ?")
     select = session.prepare(f"SELECT v FROM {keyspace}.{table} WHERE k = ?")
     # Read rows are dropped: plain tuples spare the driver building a named-tuple class per result set.

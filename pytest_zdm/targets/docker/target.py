@@ -26,7 +26,7 @@ import docker
 from pytest_zdm.cql import connect, login_error, release_version, wait_for_login
 from pytest_zdm.errors import StartupError, ZdmError
 from pytest_zdm.lab.cassandra import DATACENTER, SUPERUSER
-from pytest_zdm.lab.proxy import ProxyConfig
+from pytest_zdm.lab.proxy import VERSION_LINE, ProxyConfig, team_settings
 from pytest_zdm.model import CLUSTERS, Control, CqlEndpoint, Credentials, EnvironmentInfo, Progress
 from pytest_zdm.runtime.ports import LOOPBACK, free_ports, is_free
 from pytest_zdm.settings import Settings
@@ -56,7 +56,6 @@ HOST_PORTS = (
     "proxy_metrics",
 )
 BRIDGE_PORTS = ("origin_native", "target_native", "proxy_listen", "proxy_metrics")
-_VERSION_LINE = r"Starting ZDM proxy version ([0-9][0-9A-Za-z.+-]*)"
 
 
 def _port_names(settings: Settings) -> tuple[str, ...]:
@@ -103,7 +102,11 @@ class DockerTarget(NodeAndProxyControls, Target):
 
     @classmethod
     def plan(cls, settings: Settings) -> Mapping[str, Any]:
-        """Free loopback ports: all of them on the host network, the published ones with a bridge."""
+        """Free loopback ports: all of them on the host network, the published ones with a bridge.
+
+        The team's proxy configuration, if named, is read now: a bad file is a usage error at once.
+        """
+        team_settings(settings)
         names = _port_names(settings)
         return dict(zip(names, free_ports(len(names)), strict=True))
 
@@ -218,6 +221,7 @@ class DockerTarget(NodeAndProxyControls, Target):
             origin_dc=DATACENTER,
             target_dc=DATACENTER,
             extra=dict(settings.zdm_proxy_env),
+            team=team_settings(settings),
         )
         proxy_spec = ProxySpec(
             image=self.images["proxy"],
@@ -238,7 +242,7 @@ class DockerTarget(NodeAndProxyControls, Target):
             raise _startup_failure("zdm-proxy", f"CQL login through the proxy failed: {error}", proxy.log)
         progress(f"zdm-proxy ready after {time.monotonic() - begin:.1f}s (container {proxy.container.name})")
         versions = {cluster: self._release_version(cluster) for cluster in CLUSTERS}
-        found = proxy.log.search(_VERSION_LINE)
+        found = proxy.log.search(VERSION_LINE)
         versions["proxy"] = found.group(1) if found else "?"
         versions["cassandra_image"] = self.images["cassandra"]
         versions["proxy_image"] = self.images["proxy"]

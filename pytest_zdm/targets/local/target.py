@@ -17,7 +17,7 @@ from typing import Any
 from pytest_zdm.cql import connect, login_error, release_version, wait_for_login
 from pytest_zdm.errors import StartupError
 from pytest_zdm.lab.cassandra import DATACENTER, SUPERUSER, NodeConfig
-from pytest_zdm.lab.proxy import ProxyConfig
+from pytest_zdm.lab.proxy import ProxyConfig, team_settings
 from pytest_zdm.model import CLUSTERS, Control, CqlEndpoint, Credentials, EnvironmentInfo, Progress
 from pytest_zdm.provision import provision_cassandra, provision_proxy
 from pytest_zdm.runtime.logs import LogWatcher
@@ -62,8 +62,12 @@ class LocalTarget(NodeAndProxyControls, Target):
 
     @classmethod
     def plan(cls, settings: Any) -> Mapping[str, Any]:
-        """Pick six free loopback ports (two per node, listen and metrics for the proxy)."""
-        del settings
+        """Pick six free loopback ports (two per node, listen and metrics for the proxy).
+
+        The team's proxy configuration, if named, is read now: a bad file is a usage error before anything
+        starts.
+        """
+        team_settings(settings)
         return dict(zip(_PORT_NAMES, free_ports(len(_PORT_NAMES)), strict=True))
 
     @classmethod
@@ -156,6 +160,7 @@ class LocalTarget(NodeAndProxyControls, Target):
             origin_dc=DATACENTER,
             target_dc=DATACENTER,
             extra=dict(settings.zdm_proxy_env),
+            team=team_settings(settings),
         )
         remaining = max(10.0, deadline - time.monotonic())
         self.proxy = ZdmProxyProcess(proxy_cfg, proxy_artifact, self.run_dir / "proxy", timeout=remaining)

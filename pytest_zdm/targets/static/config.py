@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_zdm.errors import SettingError
+from pytest_zdm.errors import SettingError, ZdmError
 from pytest_zdm.model import CqlEndpoint, Credentials
 from pytest_zdm.targets.static.bundle import BundleInfo, check_bundle
 
@@ -40,8 +40,10 @@ CLUSTER_KEYS = (
     "secure_connect_bundle",
     "token_env",
 )
-PROXY_KEYS = ("contact_points", "metrics_url", "local_dc", "username", "password_env")
+PROXY_KEYS = ("contact_points", "metrics_url", "local_dc", "username", "password_env", "config", "log")
 SECTIONS = {"origin": CLUSTER_KEYS, "target": CLUSTER_KEYS, "proxy": PROXY_KEYS}
+#: Keys outside the tables.
+TOP_KEYS = ("keyspace",)
 #: Keys that would hold a secret in the file: refused, with the key that names an environment variable.
 LITERAL_SECRETS = {"password": "password_env", "token": "token_env"}
 #: Astra's login for an application token (the token is the password).
@@ -100,6 +102,12 @@ class StaticConfig:
     target: Endpoint
     proxy: Endpoint
     metrics_url: str
+    #: The proxy's own configuration (YAML config, env file or Kubernetes manifest), when named.
+    proxy_config: Path | None = None
+    #: The proxy's log file, when named (the cluster names it connected to, its parsed configuration).
+    proxy_log: Path | None = None
+    #: An existing keyspace the framework works in (it creates none).
+    keyspace: str | None = None
 
     @property
     def source(self) -> str:
@@ -255,6 +263,30 @@ class _Checker:
             secret_key=f"{section}.password_env",
         )
 
+    def proxy_file(self, table: Mapping[str, Any], key: str) -> Path | None:
+        """``proxy.config`` or ``proxy.log``: an existing file, relative to zdm.toml; a config must lint."""
+        raw = self.string(table, "proxy", key, required=False)
+        if raw is None:
+            return None
+        path = Path(os.path.expandvars(raw)).expanduser()
+        if not path.is_absolute():
+            path = self.path.parent / path
+        what = (
+            "the proxy's configuration: its YAML config, env file or Kubernetes manifest"
+            if key == "config"
+            else "the proxy's log file, readable from where the checks run"
+        )
+        if not path.is_file():
+            raise self.error(f"proxy.{key}", f"{what} (an existing file)", raw)
+        if key == "config":
+            from pytest_zdm import lint  # YAML parsing only when a configuration is named
+
+            try:
+                lint.load_settings(path)
+            except ZdmError as exc:
+                raise self.error("proxy.config", what, f"{raw}: {exc}") from None
+        return path
+
     def proxy(self, table: Mapping[str, Any], target: Endpoint) -> tuple[Endpoint, str]:
         self.keys(table, "proxy", PROXY_KEYS)
         if "contact_points" not in table:
@@ -316,11 +348,19 @@ def load(path: Path) -> StaticConfig:
         raise SettingError(f"{checker.source}: expected TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingError(f"{checker.source}: cannot be read: {exc}") from None
+    keyspace = None
+    if "keyspace" in data:
+        raw = data.pop("keyspace")
+        if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,47}", raw):
+            raise checker.error("keyspace", "the name of an existing keyspace (letters, digits, _)", raw)
+        keyspace = raw.lower()
     for name in data:
         if name not in SECTIONS:
             near = difflib.get_close_matches(name, SECTIONS, n=1)
             hint = f" (did you mean {near[0]}?)" if near else ""
-            raise checker.error(name, f"no such table; one of {', '.join(SECTIONS)}{hint}", show=False)
+            raise checker.error(
+                name, f"no such table or key; one of {', '.join((*SECTIONS, *TOP_KEYS))}{hint}", show=False
+            )
     for name, wanted in _SECTION_NEEDS.items():
         if name not in data:
             raise checker.error(name, f"a [{name}] table with {wanted}", show=False)
@@ -329,4 +369,13 @@ def load(path: Path) -> StaticConfig:
     origin = checker.cluster(data["origin"], "origin")
     target = checker.cluster(data["target"], "target")
     proxy, metrics_url = checker.proxy(data["proxy"], target)
-    return StaticConfig(path=path, origin=origin, target=target, proxy=proxy, metrics_url=metrics_url)
+    return StaticConfig(
+        path=path,
+        origin=origin,
+        target=target,
+        proxy=proxy,
+        metrics_url=metrics_url,
+        proxy_config=checker.proxy_file(data["proxy"], "config"),
+        proxy_log=checker.proxy_file(data["proxy"], "log"),
+        keyspace=keyspace,
+    )

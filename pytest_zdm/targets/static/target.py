@@ -2,10 +2,10 @@
 
 Nothing is started or stopped: the target checks that origin, target and the proxy accept the configured
 logins and that the proxy's metrics/health endpoint answers, then hands the endpoints on. It is never
-disposable (the clusters hold somebody's data), so destructive checks are skipped unless
-``--zdm-allow-destructive``, and it offers one control only: the proxy's status, read from its metrics
-(restarts show as a new ``process_start_time_seconds``). Checks that need anything else (the proxy's log or
-configuration, stopping nodes) are skipped with the reason.
+disposable (the clusters hold somebody's data) and cannot stop nodes or restart the proxy: destructive checks
+are covered by a rehearsal on a disposable target (``zdm_rehearsal``). It always offers the proxy's status,
+read from its metrics (restarts show as a new ``process_start_time_seconds``); with the proxy's configuration
+and log named in ``zdm.toml`` (``[proxy] config``, ``log``) it offers them too, and every phase-1 check runs.
 
 Secrets (passwords, the Astra token) are read from the environment variables the file names, in each
 process that needs them, and are never written to the run directory.
@@ -13,13 +13,16 @@ process that needs them, and are never written to the run directory.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pytest_zdm.cql import connect, release_version
 from pytest_zdm.errors import ControlError, StartupError, ZdmError
-from pytest_zdm.model import Control, Credentials, EnvironmentInfo, Progress
+from pytest_zdm.lab.proxy import VERSION_LINE
+from pytest_zdm.model import Capability, Control, Credentials, EnvironmentInfo, Progress
 from pytest_zdm.proxy.health import readiness
 from pytest_zdm.proxy.metrics import scrape
 from pytest_zdm.settings import Settings
@@ -40,10 +43,37 @@ class StaticTarget(Target):
     controls = frozenset({Control.PROXY_STATUS})
     disposable = False
     owns_environment = False
+    provides = {
+        Capability.PROXY_SETTINGS: "name the proxy's configuration in zdm.toml: [proxy] config = "
+        '"zdm-proxy.yaml" (its YAML config, env file or Kubernetes manifest)',
+        Capability.PROXY_LOG: "name the proxy's log file in zdm.toml: [proxy] log = "
+        '"/var/log/zdm-proxy.log" (readable from where the checks run)',
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.watch: ProxyStatusWatch | None = None
+        self.loaded: StaticConfig | None = None
+
+    def offered(self) -> frozenset[Control]:
+        """The proxy's status always; its configuration and log when zdm.toml names them."""
+        config = self.loaded
+        verbs = {Control.PROXY_STATUS}
+        if config is not None and (config.proxy_config or config.proxy_log):
+            verbs.add(Control.PROXY_CONFIG)
+        if config is not None and config.proxy_log:
+            verbs.add(Control.PROXY_LOGS)
+        return frozenset(verbs)
+
+    def capabilities(self) -> frozenset[Capability]:
+        """What zdm.toml lets the checks see: settings with ``proxy.config``, the log with ``proxy.log``."""
+        config = self.loaded
+        offered = {Capability.PROXY_STATUS}
+        if config is not None and config.proxy_config:
+            offered.add(Capability.PROXY_SETTINGS)
+        if config is not None and config.proxy_log:
+            offered.add(Capability.PROXY_LOG)
+        return frozenset(offered)
 
     @staticmethod
     def config(settings: Settings) -> StaticConfig:
@@ -82,14 +112,16 @@ class StaticTarget(Target):
         """Log in to origin, target and the proxy and read the metrics endpoint; one line if one fails."""
         del plan
         begin = time.monotonic()
-        config = self.config(self.settings)
+        config = self.loaded = self.config(self.settings)
         credentials = config.credentials()
         versions: dict[str, str] = {}
         for side in SIDES:
             endpoint = config.endpoint(side)
             progress(f"checking {side} at {endpoint.cql()} (login as {endpoint.username!r})")
             versions[side] = self._probe(config, side, credentials[side])
-        versions["proxy"] = "version not exposed"  # it answers with origin's release_version
+        # The proxy answers with origin's release_version; its own version is in its log, when named.
+        logged = re.findall(VERSION_LINE, read_log(config.proxy_log)) if config.proxy_log else []
+        versions["proxy"] = logged[-1] if logged else "version not exposed"
         self._check_metrics(config)
         self.watch = ProxyStatusWatch(config.metrics_url)
         self.watch.status()  # the first start time seen: later changes are restarts
@@ -102,7 +134,11 @@ class StaticTarget(Target):
             proxy_http=config.metrics_url,
             usernames={side: credentials[side].username for side in SIDES},
             versions=versions,
-            controls=tuple(sorted(c.value for c in self.controls)),
+            controls=tuple(sorted(c.value for c in self.offered())),
+            capabilities=tuple(sorted(c.value for c in self.capabilities())),
+            logs={"proxy": str(config.proxy_log)} if config.proxy_log else {},
+            proxy_settings=self._public_settings(config),
+            keyspace=self.settings.zdm_keyspace or config.keyspace,
         )
 
     def _probe(self, config: StaticConfig, side: str, credentials: Credentials) -> str:
@@ -151,8 +187,59 @@ class StaticTarget(Target):
         """Nothing to stop: the deployment is not ours."""
 
     def control(self, verb: Control, arg: Any = None) -> Any:
-        """The proxy's status from its metrics endpoint; nothing else can be done to a static deployment."""
+        """The proxy's status, and its log and configuration when named; nothing changes the deployment."""
         del arg
+        config = self.loaded
         if verb is Control.PROXY_STATUS and self.watch is not None:
             return self.watch.status()
-        raise ControlError(f"{verb.value}: not a control of the static target")
+        if config is not None and verb in self.offered():
+            if verb is Control.PROXY_LOGS:
+                assert config.proxy_log is not None
+                return read_log(config.proxy_log)
+            if verb is Control.PROXY_CONFIG:
+                return self._proxy_config(config)
+        raise ControlError(f"{verb.value}: not offered by the static target (see zdm.toml's [proxy] keys)")
+
+    @staticmethod
+    def _public_settings(config: StaticConfig) -> dict[str, str]:
+        """The proxy's settings from its named configuration, secrets masked (for reports and rehearsals)."""
+        if config.proxy_config is None:
+            return {}
+        from pytest_zdm import lint
+
+        settings, _ = lint.load_settings(config.proxy_config)
+        return {k: ("***" if lint.is_secret(k) else v) for k, v in settings.items()}
+
+    def _proxy_config(self, config: StaticConfig) -> dict[str, Any]:
+        from pytest_zdm import lint
+
+        parsed = None
+        if config.proxy_log is not None:
+            try:
+                parsed = lint.parsed_configuration_from_log(read_log(config.proxy_log))
+            except ZdmError:
+                parsed = None
+        findings = [str(f) for f in lint.lint_file(config.proxy_config)] if config.proxy_config else None
+        return {
+            "environment": self._public_settings(config) if config.proxy_config else None,
+            "parsed": parsed,
+            "findings": findings,
+        }
+
+
+#: How much of a proxy log is read: its start-up lines (connections, configuration) and its latest ones.
+_LOG_HEAD_BYTES = 256 * 1024
+_LOG_TAIL_BYTES = 1024 * 1024
+
+
+def read_log(path: Path) -> str:
+    """The head and the tail of a (possibly large) proxy log, bounded in size."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(0)
+        if size <= _LOG_HEAD_BYTES + _LOG_TAIL_BYTES:
+            return handle.read().decode("utf-8", "replace")
+        head = handle.read(_LOG_HEAD_BYTES).decode("utf-8", "replace")
+        handle.seek(size - _LOG_TAIL_BYTES)
+        tail = handle.read().decode("utf-8", "replace")
+    return f"{head}\n[... {path} cut here ...]\n{tail}"
