@@ -75,6 +75,20 @@ def test_page_lists_failed_then_not_verified_then_passed_with_evidence_links():
         assert fact in html, fact
 
 
+def test_a_check_passed_in_a_rehearsal_is_named_so_with_the_rehearsal():
+    rehearsed = {"nodeid": "suites/test_b.py::test_kill_a_node", "suite": "test_b", "outcome": "rehearsed",
+                 "reason": "passed in the rehearsal r0 on local"}  # fmt: skip
+    checks = [CHECKS[0], rehearsed]
+    run = _record(checks, verdict="PASS")
+    run["gate"]["rehearsal"] = {"path": "/w/rehearsal.json", "run_id": "r0", "target": "local",
+                                "finished": "2026-11-29T10:00:00Z", "accepted": True, "problems": [],
+                                "covered": ["suites/test_b.py::test_kill_a_node"]}  # fmt: skip
+    html = page.render(run, {}, history.entry(run), [], "local-phase1", "2.46.1")
+    assert "PASSED IN REHEARSAL" in html
+    assert "2 required checks: 2 passed (1 in the rehearsal given), 0 failed, 0 not verified" in html
+    assert "rehearsal r0 on local" in html and "accepted; it covers 1 destructive check(s)" in html
+
+
 def test_counts_line_counts_a_skip_as_not_verified():
     line = page.counts_line({"passed": 8, "skipped": 1}, 9, "checks")
     assert line == "9 checks: 8 passed, 0 failed, 1 not verified (1 skipped)"
