@@ -201,7 +201,8 @@ def test_opened_from_disk_the_first_page_is_the_verdict_with_failed_checks_first
     assert "entering phase 4 (route-reads)" in page and "from phase 3" in page
     outcomes = re.findall(r'class="zdm-check" data-outcome="([^"]+)"', page)
     assert outcomes == ["failed"] * 4 + ["skipped", "passed"], outcomes
-    for fact in ("local", "PRIMARY_ONLY", "ORIGIN", "6 required checks: 1 passed, 4 failed, 1 not verified",
+    for fact in ("local", "DUAL_ASYNC_ON_SECONDARY", "ORIGIN",  # phase 3 routing: the gated phase rehearsed
+                 "6 required checks: 1 passed, 4 failed, 1 not verified",
                  _git(allure_run[0], "rev-parse", "HEAD"), "250.0 ms", "none named"):  # fmt: skip
         assert fact in page, fact
     assert "%" not in re.sub(r"<style.*?</style>|<[^>]+>", " ", page, flags=re.S), "a percentage on the page"
