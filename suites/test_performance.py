@@ -27,7 +27,7 @@ import pytest
 
 from pytest_zdm.cql.keyspaces import Keyspace
 from pytest_zdm.proxy.latency import BucketLatency, proxy_latencies, slower_cluster
-from pytest_zdm.proxy.metrics import MetricsSnapshot, scrape
+from pytest_zdm.proxy.metrics import MetricsSnapshot, describe_delta, scrape
 from pytest_zdm.workload import check_ledger
 from pytest_zdm.workload.ledger import ACKNOWLEDGED
 from pytest_zdm.workload.paired import PairedResult, run_paired
@@ -176,7 +176,8 @@ def _attach(evidence: Any, measured: Measured, suffix: str = "") -> None:
     if measured.slower():
         evidence(f"slower_cluster{suffix}", measured.slower())
     evidence(f"latency_plot{suffix}", measured.plot)
-    evidence(f"proxy_metrics_delta{suffix}", str(measured.metrics.nonzero("zdm_proxy_failed")))
+    counted = describe_delta(measured.metrics) or ["the proxy counted nothing during the proxied run"]
+    evidence(f"proxy_metrics_delta{suffix}", "\n".join(counted))
 
 
 def _judge(

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import http.server
 import os
 import shutil
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import psutil
@@ -66,53 +64,87 @@ def supervisors_of(run_dir: Path) -> list[psutil.Process]:
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@contextlib.contextmanager
-def serve(directory: Path) -> Iterator[str]:
-    """``directory`` over HTTP on loopback (Allure pages load data with XHR, which file:// refuses)."""
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def chromium(*args: str) -> str:
-    """Run headless Chromium (Debian package) once; returns what it printed (``--dump-dom``: the DOM)."""
+    """Run headless Chromium (Debian package) once; returns what it printed (``--dump-dom``: the DOM).
+
+    The flags are the ones ``zdm-verify report`` prints with (no background networking: this machine's
+    closed network refuses it), with a fresh profile each time.
+    """
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (Debian package chromium; .ci/run installs it)")
-    proc = subprocess.run(
-        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--virtual-time-budget=20000", "--window-size=1400,1000", *args],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    from pytest_zdm.report.browser import HEADLESS_FLAGS
+    from pytest_zdm.runtime.process import run_once
+
+    with tempfile.TemporaryDirectory(prefix="zdm-test-chromium-") as profile:
+        proc = run_once(
+            [CHROMIUM, *HEADLESS_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=20000",
+             "--window-size=1400,1000", *args],
+            timeout=120,
+        )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-1000:]
     return proc.stdout
 
 
-def render_report(project: Path) -> Path:
-    """``zdm-verify report`` in ``project`` (results in reports/allure-results); returns the HTML dir."""
+def render_report(project: Path, *args: str) -> Path:
+    """``zdm-verify report`` in ``project`` (results in reports/allure-results); returns the output dir."""
     if shutil.which("npm") is None or shutil.which("java") is None:
         pytest.skip("rendering needs npm (Allure CLI) and java; .ci/run installs both")
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "zdm-verify"), "report"],
+        [str(Path(sys.executable).parent / "zdm-verify"), "report", *args],
         cwd=project, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "report: reports/allure-report/index.html" in proc.stdout
+    assert "report: reports/allure-report/index.html" in proc.stdout, proc.stdout
     return project / "reports" / "allure-report"
 
 
-def gate_page(report: Path) -> str:
-    """The URL fragment of the ``ZDM gate`` result's page in a rendered report."""
-    import json
+def open_report(report: Path, address: str = "") -> str:
+    """The DOM of the report's ``index.html`` opened from disk (``file://``), at ``address`` (``#...``)."""
+    return chromium("--dump-dom", (report / "index.html").resolve().as_uri() + address)
 
-    suites = json.loads((report / "data" / "suites.json").read_text())
-    gate_suite = next(c for c in suites["children"] if c["name"] == "ZDM gate")
-    return f"#suites/{gate_suite['uid']}/{gate_suite['children'][0]['uid']}/"
+
+def screenshot(report: Path, address: str, name: str) -> Path:
+    """A screenshot of the report opened from disk, kept in ``reports/screenshots/`` of the repository."""
+    shots = Path(__file__).resolve().parent.parent / "reports" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    chromium(f"--screenshot={shots / name}", (report / "index.html").resolve().as_uri() + address)
+    assert (shots / name).stat().st_size > 10_000, f"{name}: an empty screenshot"
+    return shots / name
+
+
+def signoff_section(dom: str) -> str:
+    """The sign-off page's part of a dumped DOM (up to the Allure application)."""
+    start = dom.index('id="zdm-signoff"')
+    return dom[start : dom.index('id="zdm-back"', start)]
+
+
+def pdf_text(pdf: Path, page: int | None = 1) -> str:
+    """The text of one page of a PDF (every page when ``page`` is None), by poppler's pdftotext."""
+    tool = shutil.which("pdftotext")
+    if tool is None:
+        pytest.skip("pdftotext is not installed (Debian package poppler-utils; .ci/run installs it)")
+    pages = ["-f", str(page), "-l", str(page)] if page is not None else []
+    command = [tool, "-layout", *pages, str(pdf), "-"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    return proc.stdout
+
+
+def report_texts(reports: Path) -> dict[str, bytes]:
+    """Every file under ``reports``, the report's embedded files decoded and the PDF's text extracted."""
+    from pytest_zdm.report.singlefile import SingleFileReport
+
+    texts: dict[str, bytes] = {}
+    for path in reports.rglob("*"):
+        if not path.is_file():
+            continue
+        texts[str(path)] = path.read_bytes()
+        if path.name == "index.html" and b"d('" in texts[str(path)]:
+            embedded = SingleFileReport(path.read_text(encoding="utf-8"))
+            for name in embedded.names():
+                texts[f"{path}!{name}"] = embedded.data(name) or b""
+        if path.suffix == ".pdf":
+            texts[f"{path}!text"] = pdf_text(path, page=None).encode()
+    return texts
 
 
 def junit_outcomes(path: Path) -> dict[str, tuple[str, str]]:

@@ -7,24 +7,29 @@ and dual-write suites (about 30 checks):
 The runs name only those two files (what a team gating phase 1 needs to run); the gate still collects the
 whole ``suites/`` directory to know what is required.
 
-- healthy environment -> PASS, exit 0, and the rendered Allure report shows the verdict and the suites;
-- a required check deselected -> INCOMPLETE naming it, non-zero exit;
+- healthy environment -> PASS, exit 0; the sign-off report, opened from disk in headless Chromium, shows
+  PASS on its first page with the versions, endpoints and budgets, each check carries the proxy's metric
+  deltas, and the PDF's first page carries the verdict;
+- a required check deselected -> INCOMPLETE naming it, non-zero exit; the report names it first;
 - seeded fault: the proxy routes as in phase 1 while the run declares phase 4 (reads should come from the
-  target) -> FAIL naming the routing checks.
+  target) -> FAIL naming the routing checks; the report shows FAIL, the failed checks first, and their
+  evidence (message, log tails) one click away.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from pytest_zdm.report.page import OUTCOMES
 from pytest_zdm.settings import Settings
 
-from .helpers import chromium, gate_page, local_environment, render_report, serve
+from .helpers import local_environment, open_report, pdf_text, render_report, screenshot, signoff_section
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("proxy_available")]
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +55,17 @@ def _gate_run(env, project: Path, *args: str) -> tuple[int, dict, str]:
     return proc.returncode, json.loads(gate_file.read_text()), proc.stdout
 
 
+def _metric_deltas(results: Path, name: str) -> str:
+    """The proxy-metrics attachment of the check called ``name``."""
+    for path in results.glob("*-result.json"):
+        data = json.loads(path.read_text())
+        if data["name"] == name:
+            found = [a for a in data.get("attachments", []) if a["name"] == "proxy metrics during this check"]
+            assert found, f"{name}: no metric deltas attached"
+            return (results / found[0]["source"]).read_text()
+    raise AssertionError(f"no result for {name}")
+
+
 def test_healthy_environment_passes_the_gate_and_the_report_shows_it(gate_env, tmp_path):
     results = tmp_path / "reports" / "allure-results"
     code, gate, out = _gate_run(gate_env, tmp_path, f"--alluredir={results}")
@@ -58,26 +74,36 @@ def test_healthy_environment_passes_the_gate_and_the_report_shows_it(gate_env, t
     assert suites == {"test_connection", "test_dual_write"}
     assert len(gate["checks"]) >= 25 and all(c["outcome"] == "passed" for c in gate["checks"])
     assert gate["origin_cassandra"].startswith("5.0") and gate["zdm_proxy"]
-    report = render_report(tmp_path)
-    with serve(report) as url:
-        overview = chromium("--dump-dom", url)
-        for text in ("ZDM gate", "Connection", "Dual writes", "Environment"):
-            assert text in overview
-        page = chromium("--dump-dom", url + gate_page(report))
-        assert "ZDM gate: entering phase 1 (deploy-proxy): PASS" in page
-        shots = ROOT / "reports" / "screenshots"
-        shots.mkdir(parents=True, exist_ok=True)
-        chromium(f"--screenshot={shots / 'allure-real-run-overview.png'}", url)
+    assert gate["environment"]["endpoints"]["proxy"].startswith("127.0.0.1:")
+    deltas = _metric_deltas(results, "test_insert_simple_statement")
+    assert re.search(r"zdm_proxy_request_duration_seconds_count\{type=writes\}: \d+ requests", deltas), deltas
+    assert "failures counted by the proxy: none" in deltas
+    report = render_report(tmp_path, "--pdf=always")
+    page = signoff_section(open_report(report))
+    assert 'data-verdict="PASS"' in page and "entering phase 1 (deploy-proxy)" in page
+    for fact in (gate["origin_cassandra"], gate["zdm_proxy"], gate["zdm_proxy_commit"], "PRIMARY_ONLY",
+                 gate["environment"]["endpoints"]["proxy"], "250.0 ms"):  # fmt: skip
+        assert fact in page, fact
+    assert set(re.findall(r'data-outcome="([^"]+)"', page)) == {"passed"}
+    first = pdf_text(report / "signoff.pdf")
+    assert "PASS" in first and "entering phase 1 (deploy-proxy)" in first, first[:1500]
+    screenshot(report, "", "signoff-real-pass.png")
 
 
 def test_a_deselected_required_check_makes_the_gate_incomplete(gate_env, tmp_path):
-    code, gate, out = _gate_run(gate_env, tmp_path, "-k", "not test_ttl")
+    results = tmp_path / "reports" / "allure-results"
+    code, gate, out = _gate_run(gate_env, tmp_path, "-k", "not test_ttl", f"--alluredir={results}")
     assert code != 0
     assert gate["verdict"] == "INCOMPLETE", out[-3000:]
     not_passed = {
         c["nodeid"].split("::")[-1]: c["outcome"] for c in gate["checks"] if c["outcome"] != "passed"
     }
     assert not_passed == {"test_ttl": "deselected"}
+    page = signoff_section(open_report(render_report(tmp_path, "--pdf=never")))
+    assert 'data-verdict="INCOMPLETE"' in page
+    first = re.search(r'class="zdm-check" data-outcome="([^"]+)">.*?<strong>([^<]+)</strong>', page, re.S)
+    assert first and first.groups() == ("deselected", "test_ttl"), "the deselected check is named first"
+    assert "NOT VERIFIED (deselected)" in page
 
 
 def test_a_seeded_fault_fails_the_gate_naming_the_check(gate_env, tmp_path):
@@ -97,6 +123,20 @@ def test_a_seeded_fault_fails_the_gate_naming_the_check(gate_env, tmp_path):
     ]
     attached = {a["name"].split(" (")[0] for a in routing[0].get("attachments", [])}
     assert {"log tail: proxy", "log tail: origin", "log tail: target"} <= attached, attached
+    # The sign-off report: FAIL first, the failed checks first, each one click from its evidence.
+    report = render_report(tmp_path, "--results", str(results), "--pdf=never")
+    page = signoff_section(open_report(report))
+    assert 'data-verdict="FAIL"' in page
+    outcomes = re.findall(r'class="zdm-check" data-outcome="([^"]+)"', page)
+    assert outcomes == sorted(outcomes, key=lambda o: OUTCOMES[o][0]) and outcomes[0] == "failed", outcomes
+    row = page[page.index("<strong>test_proxy_routing_matches_the_phase</strong>") :]
+    link = re.search(r'href="(#testresult/[^"]+)">evidence<', row)
+    assert link, "no evidence link on the failed check's row"
+    evidence = open_report(report, link.group(1))
+    assert "ZDM_PRIMARY_CLUSTER" in evidence or "primary" in evidence.lower()
+    assert "log tail: proxy" in evidence
+    screenshot(report, "", "signoff-real-fail.png")
+    screenshot(report, link.group(1), "signoff-real-fail-evidence.png")
 
 
 def test_a_healthy_lab_passes_the_route_reads_gate_running_phase_3s_routing(tmp_path):

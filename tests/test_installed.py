@@ -56,6 +56,7 @@ def test_the_wheel_carries_the_suites_their_data_and_types_but_no_project_toolin
     for data in (ROOT / "fixtures").glob("*.cql"):
         assert f"pytest_zdm/fixtures/{data.name}" in names
     assert "pytest_zdm/py.typed" in names
+    assert "pytest_zdm/report/templates/signoff.html.j2" in names, "the sign-off page's template"
     assert not [n for n in names if n.startswith(("tooling/", "tests/", "suites/", "fixtures/"))]
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(metadata).decode()

@@ -92,7 +92,9 @@ def test_an_order_written_through_the_proxy_is_on_both_clusters(proxy_session, c
 
 _GITHUB = """\
 # Gate a ZDM phase change: run the verification against the migration and fail unless the gate says PASS.
-# The evidence (gate.json, JUnit, the Allure report) is kept for the reviewer who signs the change off.
+# The evidence (gate.json, JUnit, the sign-off report and its PDF) is kept for the reviewer who signs the
+# change off; reports/history (earlier runs of the same target and phase: the report's trend) is carried
+# from one run to the next in the Actions cache.
 name: zdm-gate
 on:
   workflow_dispatch:
@@ -117,14 +119,26 @@ jobs:
       - uses: actions/setup-node@v4       # the Allure command line comes from npm
         with: {{node-version: "20"}}
       - run: pip install "pytest-zdm=={version}" pytest-xdist
+      - name: earlier runs (the report's history and trend)
+        uses: actions/cache/restore@v4
+        with:
+          path: reports/history
+          key: zdm-history-{target}-${{{{ inputs.phase || '{phase}' }}}}-${{{{ github.run_id }}}}
+          restore-keys: zdm-history-{target}-${{{{ inputs.phase || '{phase}' }}}}-
       - name: verify and gate
         env:
           ZDM_ORIGIN_PASSWORD: ${{{{ secrets.ZDM_ORIGIN_PASSWORD }}}}
           ZDM_TARGET_PASSWORD: ${{{{ secrets.ZDM_TARGET_PASSWORD }}}}
         run: pytest --zdm-gate=${{{{ inputs.phase || '{phase}' }}}}
-      - name: render the report
+      - name: render the report (index.html opens from disk; signoff.pdf by the runner's Chrome)
         if: always()
         run: zdm-verify report
+      - name: keep the history for the next run
+        if: always()
+        uses: actions/cache/save@v4
+        with:
+          path: reports/history
+          key: zdm-history-{target}-${{{{ inputs.phase || '{phase}' }}}}-${{{{ github.run_id }}}}
       - uses: actions/upload-artifact@v4
         if: always()
         with:
@@ -134,11 +148,19 @@ jobs:
 
 _GITLAB = """\
 # Gate a ZDM phase change: run the verification against the migration and fail unless the gate says PASS.
-# The evidence (gate.json, JUnit, the Allure report) is kept for the reviewer who signs the change off.
+# The evidence (gate.json, JUnit, the sign-off report and its PDF) is kept for the reviewer who signs the
+# change off; reports/history (earlier runs of the same target and phase: the report's trend) is carried
+# from one pipeline to the next in GitLab's cache.
 zdm-gate:
   image: python:3.11
   variables:
     ZDM_PHASE_TO_ENTER: "{phase}"
+  cache:
+    key: zdm-history-{target}-$ZDM_PHASE_TO_ENTER
+    paths: [reports/history/]
+    when: always
+  before_script:
+    - apt-get update -qq && apt-get install -y -qq default-jre-headless npm chromium
   script:
     - pip install "pytest-zdm=={version}" pytest-xdist
     - pytest --zdm-gate=$ZDM_PHASE_TO_ENTER
@@ -159,7 +181,7 @@ Written by `zdm-verify init` (pytest-zdm {version}): the gate for entering phase
 ```bash
 pip install "pytest-zdm=={version}" pytest-xdist
 pytest --zdm-gate={phase}         # the built-in suites and checks/, against the {target} target
-zdm-verify report                 # reports/allure-report/ (sign-off), reports/gate.json (verdict)
+zdm-verify report                 # reports/allure-report/index.html (sign-off first) and signoff.pdf
 ```
 
 - `pytest.ini`: which environment is verified (`zdm_target`) and how; `zdm-verify settings` lists the rest.

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest_zdm
+from pytest_zdm import redact
 from pytest_zdm.environment import start_or_attach, stop_environment, supervisor_identity
 from pytest_zdm.errors import SettingError, ZdmError
 from pytest_zdm.phases import parse_phase
@@ -230,12 +231,19 @@ def cmd_lint_config(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Render Allure results (``pytest --alluredir``) to HTML with the Allure command line from npm."""
+    """The sign-off report: one HTML file (opens from disk) and the sign-off page as PDF."""
     from pytest_zdm.report.render import render
 
     settings = _settings(args)
-    index = render(Path(args.results), Path(args.output), settings.zdm_cache_dir, _say)
-    print(f"report: {index}")
+    redact.register_settings(settings)  # passwords in this environment never reach the report either
+    history = Path(args.history) if args.history else None
+    done = render(Path(args.results), Path(args.output), settings.zdm_cache_dir, _say, history_dir=history,
+                  pdf=args.pdf, browser=args.browser)  # fmt: skip
+    print(f"report: {done.index}")
+    print(f"sign-off PDF: {done.pdf}" if done.pdf else f"sign-off PDF: {done.pdf_skipped}")
+    if done.history is not None:
+        print(f"history: {done.earlier_runs} earlier run(s) in {done.history}")
+    print(f"verdict: {done.verdict}")
     return 0
 
 
@@ -335,9 +343,30 @@ def build_parser() -> argparse.ArgumentParser:
         "async-dual-reads, route-reads, connect-to-target), as --zdm-phase and --zdm-gate take it",
     )
     p.set_defaults(func=cmd_lint_config)
-    p = _command(sub, "report", "render Allure results to an HTML report (Allure CLI from npm)")
+    p = _command(
+        sub,
+        "report",
+        "the sign-off report: one HTML file that opens from disk (Allure CLI from npm), the sign-off page as "
+        "PDF (headless Chromium), and the history of earlier runs of the same target and phase",
+    )
     p.add_argument("--results", default="reports/allure-results", help="pytest's --alluredir")
-    p.add_argument("--output", default="reports/allure-report", help="where the HTML report goes (replaced)")
+    p.add_argument(
+        "--output", default="reports/allure-report", help="where index.html and signoff.pdf go (replaced)"
+    )
+    p.add_argument(
+        "--history",
+        default="reports/history",
+        help="earlier runs, kept per target and phase (CI carries it between jobs); empty: none",
+    )
+    p.add_argument(
+        "--pdf",
+        default="auto",
+        choices=("auto", "always", "never"),
+        help="print the sign-off page to signoff.pdf: auto (when a Chromium is found), always, never",
+    )
+    p.add_argument(
+        "--browser", help="the Chromium to print with (default: chromium or google-chrome on PATH)"
+    )
     _add_settings(p, ("zdm_cache_dir",))
     p.set_defaults(func=cmd_report)
     p = _command(

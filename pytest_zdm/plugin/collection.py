@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pytest_zdm.environment import ZdmEnv
 from pytest_zdm.gate import verdict as gate
-from pytest_zdm.plugin.markers import uses_env
-from pytest_zdm.plugin.run import ENV_KEY, SETTINGS_KEY
+from pytest_zdm.plugin.run import SETTINGS_KEY
 from pytest_zdm.report import allure as allure_results
 
 
@@ -47,14 +44,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     settings = config.stash[SETTINGS_KEY]
     allure_results.add_labels(config, items, settings.zdm_gate, settings.zdm_phase)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """On a failed check that used the environment, attach the proxy's and nodes' log tails for Allure."""
-    report = yield
-    if report.failed and uses_env(item) and allure_results.alluredir(item.config) is not None:
-        env = item.config.stash.get(ENV_KEY, None)
-        if isinstance(env, ZdmEnv):
-            allure_results.attach_log_tails(env.info.logs)
-    return report

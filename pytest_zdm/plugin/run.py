@@ -98,7 +98,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SUMMARY_KEY] = summary
         config.pluginmanager.register(summary, "zdm-verification-summary")
         config.pluginmanager.register(
-            SignOff(config, settings, summary, Path(ctx.run_dir), ctx.run_id, rehearsal), "zdm-signoff"
+            SignOff(
+                config, settings, summary, Path(ctx.run_dir), ctx.run_id, plan=ctx.plan, rehearsal=rehearsal
+            ),
+            "zdm-signoff",
         )
     else:
         config.pluginmanager.register(WorkerNotes(config), "zdm-worker-notes")

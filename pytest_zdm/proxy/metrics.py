@@ -62,3 +62,44 @@ def scrape(base_url: str, timeout: float = 5.0) -> MetricsSnapshot:
             return parse(resp.read().decode("utf-8", "replace"))
     except OSError as exc:
         raise ZdmError(f"proxy metrics at {base_url}/metrics unreachable: {exc}") from None
+
+
+_FAILURE_MARKERS = ("_failed_", "failed_")
+
+
+def describe_delta(delta: MetricsSnapshot) -> list[str]:
+    """What the proxy counted between two scrapes, one readable line per changed metric.
+
+    Histograms are summed up by their ``_count`` (requests) and ``_sum`` (mean latency); their buckets are
+    left out. Failure counters are always accounted for: listed when they moved, else one line saying the
+    proxy counted no failure, so a healthy window's evidence still says something. A counter that went
+    down means the proxy restarted in between; that is said instead of showing a meaningless negative.
+    """
+    samples = {(n, ls): v for (n, ls), v in delta.samples.items() if not n.endswith(("_bucket", "_created"))}
+    lines: list[str] = []
+    failures: list[str] = []
+    went_down = False
+    for (name, labels), value in sorted(samples.items(), key=lambda kv: (kv[0][0], sorted(kv[0][1]))):
+        if not value or name.endswith("_sum"):
+            continue
+        shown = ",".join(f"{k}={v}" for k, v in sorted(labels))
+        key = f"{name}{{{shown}}}" if shown else name
+        if name.endswith("_count"):
+            if value < 0:
+                went_down = True
+                continue
+            total = samples.get((name.removesuffix("_count") + "_sum", labels), 0.0)
+            mean = f", mean {total / value * 1000:.2f} ms" if total > 0 else ""
+            lines.append(f"{key}: {value:g} requests{mean}")
+        elif any(marker in name for marker in _FAILURE_MARKERS):
+            failures.append(f"{key}: {value:+g}")
+            went_down = went_down or value < 0
+        else:
+            lines.append(f"{key}: {value:+g}")
+    if went_down:
+        lines.append("counters went down: the proxy restarted during this window (counts start again at 0)")
+    if failures:
+        lines += ["failures counted by the proxy:", *failures]
+    elif lines:
+        lines.append("failures counted by the proxy: none (zdm_proxy_failed_*, zdm_*_requests_failed_total)")
+    return lines

@@ -6,10 +6,13 @@ allure-pytest writes one result per check; this module adds what makes the repor
   primary cluster, read mode, phase, gate verdict;
 - ``categories.json``: failures sorted into proxy instability, data divergence, connectivity,
   configuration, error recovery and performance budget;
-- ``executor.json``: the CI job that produced the report, when known;
+- ``executor.json``: the CI build that produced the report, or user@host and the command line;
 - labels: epic / feature and parent suite (the suite's name) / story (the check's first docstring line) /
-  severity (blocker when the gated phase requires the check);
-- a ``ZDM gate`` result carrying the verdict, the required checks and ``gate.json``;
+  severity (blocker when the gated phase requires the check) / ``zdm_nodeid`` (links the sign-off page's
+  rows to the check's result);
+- a ``ZDM gate`` result carrying the verdict, the required checks and ``gate.json``, and a skipped result
+  ("not verified") for each required check that never ran (deselected, not collected, not run), so
+  Allure's counts do not leave it out;
 - evidence on failure: the tails of the proxy's and nodes' logs.
 
 Allure stays optional: every function here is a no-op unless allure-pytest runs with ``--alluredir``. The
@@ -96,6 +99,8 @@ CATEGORIES: list[dict[str, Any]] = [
     },
 ]
 _LOG_TAIL_LINES = 80
+#: The label carrying a check's pytest node id: how the sign-off page finds the check's Allure result.
+NODEID_LABEL = "zdm_nodeid"
 
 
 def alluredir(config: pytest.Config) -> Path | None:
@@ -124,7 +129,7 @@ def add_labels(
         doc = (getattr(getattr(item, "function", None), "__doc__", None) or "").strip().splitlines()
         story = doc[0].rstrip(".") if doc else item.name
         labels = {"epic": EPIC, "feature": feature, "story": story, "severity": severity,
-                  "parentSuite": feature, "suite": f"{module}.py"}  # fmt: skip
+                  "parentSuite": feature, "suite": f"{module}.py", NODEID_LABEL: item.nodeid}  # fmt: skip
         for label_type, value in labels.items():
             if label_type not in own:
                 item.add_marker(pytest.mark.allure_label(value, label_type=label_type))
@@ -188,33 +193,12 @@ def environment_properties(context: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def executor() -> dict[str, Any] | None:
-    """The CI job that ran the verification (GitHub Actions, GitLab CI), for the report's executor widget."""
-    env = os.environ
-    if env.get("GITHUB_ACTIONS") == "true":
-        server = env.get("GITHUB_SERVER_URL", "https://github.com")
-        repo = env.get("GITHUB_REPOSITORY", "")
-        run = env.get("GITHUB_RUN_ID", "")
-        return {
-            "name": "GitHub Actions",
-            "type": "github",
-            "buildName": f"{env.get('GITHUB_WORKFLOW', '')} #{run}",
-            "buildUrl": f"{server}/{repo}/actions/runs/{run}",
-        }
-    if env.get("GITLAB_CI") == "true":
-        return {"name": "GitLab CI", "type": "gitlab", "buildName": f"job {env.get('CI_JOB_ID', '')}",
-                "buildUrl": env.get("CI_JOB_URL", "")}  # fmt: skip
-    return None
-
-
-def write_run_files(directory: Path, context: Mapping[str, Any]) -> None:
+def write_run_files(directory: Path, context: Mapping[str, Any], executor: Mapping[str, Any]) -> None:
     """environment.properties, categories.json and executor.json (once, by the controller)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "environment.properties").write_text(redact.text(environment_properties(context)))
     (directory / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
-    info = executor()
-    if info is not None:
-        (directory / "executor.json").write_text(json.dumps(info, indent=2))
+    (directory / "executor.json").write_text(redact.text(json.dumps(dict(executor), indent=2)))
 
 
 def write_gate_result(directory: Path, result: GateResult, gate_json: Mapping[str, Any]) -> None:
@@ -255,10 +239,61 @@ def write_gate_result(directory: Path, result: GateResult, gate_json: Mapping[st
             Label("suite", "ZDM gate"),
             Label("severity", "blocker"),
             Label("framework", "pytest-zdm"),
+            Label(NODEID_LABEL, GATE_NODEID),
         ],
         attachments=[Attachment(name="gate.json", source=source, type="application/json")],
     )
     logger.report_result(test)
+
+
+#: The ``zdm_nodeid`` label of the gate's own result.
+GATE_NODEID = "zdm-gate"
+_NEVER_RAN = ("deselected", "not collected", "not run")
+
+
+def write_unrun_results(directory: Path, result: GateResult) -> int:
+    """A skipped result ("not verified") for each required check that never ran; returns how many.
+
+    allure-pytest writes results only for checks that ran, so a required check left out with ``-k`` or by
+    naming fewer files would be missing from Allure's counts and the overview could look all green.
+    """
+    from allure_commons.logger import AllureFileLogger
+    from allure_commons.model2 import Label, Status, StatusDetails, TestResult
+
+    logger = AllureFileLogger(str(directory))
+    stamp = int(time.time() * 1000)
+    written = 0
+    for check in result.checks:
+        if check.outcome not in _NEVER_RAN:
+            continue
+        default = check.suite.removeprefix("test_").replace("_", " ").capitalize()
+        feature = FEATURES[check.suite][0] if check.suite in FEATURES else default
+        path, _, name = check.nodeid.rpartition("::")
+        why = f"not verified: {check.outcome} ({check.reason}); required for phase {result.entering}"
+        test = TestResult(
+            uuid=str(uuid.uuid4()),
+            historyId=f"zdm-unrun-{check.nodeid}",
+            testCaseId=f"zdm-unrun-{check.nodeid}",
+            fullName=check.nodeid,
+            name=name or check.nodeid,
+            status=Status.SKIPPED,
+            statusDetails=StatusDetails(message=redact.text(why)),
+            start=stamp,
+            stop=stamp,
+            labels=[
+                Label("epic", EPIC),
+                Label("feature", feature),
+                Label("parentSuite", feature),
+                Label("suite", Path(path).name or check.suite),
+                Label("severity", "blocker"),
+                Label("tag", check.outcome),
+                Label("framework", "pytest-zdm"),
+                Label(NODEID_LABEL, check.nodeid),
+            ],
+        )
+        logger.report_result(test)
+        written += 1
+    return written
 
 
 def scrub(directory: Path) -> int:

@@ -1,14 +1,16 @@
-"""End-of-run sign-off: the gate verdict, its file and exit code, and the Allure run files.
+"""End-of-run sign-off: the gate verdict, its file and exit code, the Allure run files and the run record.
 
 Registered on the controller (the only process that sees every check's report under xdist), so the gate
-file and the Allure run files are written exactly once. Workers register :class:`WorkerNotes`, which hands
-the controller what only a worker knows: the checks it deselected.
+file, the Allure run files and the run record the sign-off page is built from (:mod:`.record`) are written
+exactly once. Workers register :class:`WorkerNotes`, which hands the controller what only a worker knows:
+the checks it deselected.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,9 @@ from pytest_zdm.lab.proxy import behaviour
 from pytest_zdm.model import EnvironmentInfo
 from pytest_zdm.phases import describe
 from pytest_zdm.report import allure as allure_results
+from pytest_zdm.report import executor, record
 from pytest_zdm.settings import Settings
+from pytest_zdm.targets import target_class
 
 _DESELECTED = "zdm_deselected"
 
@@ -50,13 +54,15 @@ class SignOff:
     """Controller: decides the gate (when ``--zdm-gate``) and writes the run's Allure files (when active)."""
 
     def __init__(self, config: pytest.Config, settings: Settings, summary: VerificationSummary, run_dir: Path,
-                 run_id: str, rehearsal: Rehearsal | None = None) -> None:  # fmt: skip
+                 run_id: str, *, plan: Mapping[str, Any] | None = None,
+                 rehearsal: Rehearsal | None = None) -> None:  # fmt: skip
         self.config = config
         self.rehearsal = rehearsal
         self.settings = settings
         self.summary = summary
         self.run_dir = run_dir
         self.run_id = run_id
+        self.plan = dict(plan or {})
         self.started = gate.now_iso()
         self.required: list[gate.RequiredCheck] | None = None
         self.required_error = ""
@@ -137,6 +143,58 @@ class SignOff:
             "pytest_exit_status": int(exitstatus),
         }
 
+    def environment(self, info: EnvironmentInfo | None) -> dict[str, Any]:
+        """What was verified where, for the report's environment section.
+
+        Endpoints, the target's own description (kube context, static config, images), compared tables,
+        budgets and workload, the proxy's settings (secrets masked).
+        """
+        settings = self.settings
+        details: list[str] = []
+        if self.plan or settings.zdm_target in ("kind", "kube", "static"):
+            try:
+                header = target_class(settings.zdm_target).report_header(settings, self.plan)
+                details = [line.removeprefix("zdm: ") for line in header]
+            except (KeyError, ZdmError):  # a plan without the planned ports (attached run)
+                details = []
+        endpoints: dict[str, str] = {}
+        if info is not None:
+            for name in ("origin", "target", "proxy"):
+                endpoint = info.endpoint(name)
+                dc = f" (dc {endpoint.local_dc})" if endpoint.local_dc else ""
+                endpoints[name] = f"{endpoint}{dc}, user {info.usernames.get(name, '?')}"
+            endpoints["proxy health/metrics"] = info.proxy_http
+        return {
+            "endpoints": endpoints,
+            "target_details": details,
+            "compared_tables": list(settings.zdm_compare_tables),
+            "compare_writetime": settings.zdm_compare_writetime,
+            "compare_rate_rows_per_s": settings.zdm_compare_rate,
+            "budget_p99_overhead_ms": settings.zdm_budget_p99_overhead_ms,
+            "budget_error_rate": settings.zdm_budget_error_rate,
+            "perf_operations": settings.zdm_perf_operations,
+            "perf_rate_ops_per_s": settings.zdm_perf_rate,
+            "protocol_version": settings.zdm_protocol_version,
+            "proxy_settings": dict(info.proxy_settings) if info is not None else {},
+            "run_dir": str(self.run_dir),
+        }
+
+    def all_checks(self) -> dict[str, Any]:
+        """Every check of the run, required or not: counts per outcome and those that did not pass."""
+        verdicts = self.summary.verdicts()
+        counts: dict[str, int] = {}
+        for outcome, _ in verdicts.values():
+            counts[outcome.lower()] = counts.get(outcome.lower(), 0) + 1
+        not_run = sorted(self.summary.collected - verdicts.keys())
+        if not_run:
+            counts["not run"] = len(not_run)
+        not_passed = [{"nodeid": n, "outcome": o.lower(), "reason": r} for n, (o, r) in verdicts.items()
+                      if o != "PASSED"]  # fmt: skip
+        not_passed += [{"nodeid": n, "outcome": "not run", "reason": "collected but not run"}
+                       for n in not_run]  # fmt: skip
+        return {"counts": counts, "total": len(verdicts) + len(not_run), "not_passed": not_passed,
+                "stopped": self.summary.stopped}  # fmt: skip
+
     def _rehearsal(self, here: dict[str, Any]) -> tuple[dict[str, str], str, dict[str, Any] | None]:
         """Which destructive checks the rehearsal given covers (key -> where), why not, and its record."""
         rehearsal = self.rehearsal
@@ -203,6 +261,10 @@ class SignOff:
             if self.result.verdict != gate.PASS and session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
         context = self.context(int(session.exitstatus))
+        info = self._info()
+        runner = executor.current(Path(str(self.config.rootpath)), self.config.invocation_params.args)
+        context["executor"] = runner.to_json()
+        context["environment"] = self.environment(info)
         if self.result is not None:
             gate_json = self.result.to_json(context)
             if rehearsal_json is not None:
@@ -217,13 +279,37 @@ class SignOff:
                 gate.github_step_summary(self.result, summary_path)
         directory = allure_results.alluredir(self.config)
         if directory is not None:
-            props = {k: v for k, v in context.items() if k not in ("run_dir", "started", "finished")}
-            if self.result is not None:
-                props["gate"] = f"entering phase {describe(self.result.entering)}: {self.result.verdict}"
-            allure_results.write_run_files(directory, props)
+            allure_results.write_run_files(directory, self._properties(context), runner.allure())
             if self.result is not None and gate_json is not None:
                 allure_results.write_gate_result(directory, self.result, gate_json)
+                allure_results.write_unrun_results(directory, self.result)
+            gate_part = self.result.to_json({}) if self.result is not None else None
+            if gate_part is not None and rehearsal_json is not None:
+                gate_part["rehearsal"] = rehearsal_json
+            record.write(directory, {"context": context, "gate": gate_part, "checks": self.all_checks()})
             allure_results.scrub(directory)
+
+    def _properties(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """Allure's environment widget: one line per fact (keys without spaces: Java properties)."""
+        skip = ("run_dir", "started", "finished", "executor", "environment")
+        props = {k: v for k, v in context.items() if k not in skip}
+        if self.result is not None:
+            props["gate"] = f"entering phase {describe(self.result.entering)}: {self.result.verdict}"
+        env = context["environment"]
+        for name, value in env["endpoints"].items():
+            props[f"{name.replace(' ', '_').replace('/', '_')}_endpoint"] = value
+        for n, line in enumerate(env["target_details"], 1):
+            props[f"target_details_{n}"] = line
+        props["compared_tables"] = ", ".join(env["compared_tables"]) or "none named (zdm_compare_tables)"
+        props["budget_p99_overhead_ms"] = env["budget_p99_overhead_ms"]
+        props["budget_error_rate"] = env["budget_error_rate"]
+        rate = env["perf_rate_ops_per_s"]
+        props["perf_workload"] = f"{env['perf_operations']} operations at {rate:g} ops/s"
+        runner = context["executor"]
+        props["executor"] = runner["ci"] or f"{runner['user']}@{runner['host']}"
+        props["command"] = runner["command"]
+        props["git_commit"] = runner["git_commit"]
+        return props
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -3,11 +3,13 @@
 Built on mirakuru's ``Executor`` (start, wait for a check, stop by process group, kill leftovers marked with
 its environment variable). Two things are added: output goes to a file (a pipe nobody drains would block
 the JVM), and every child gets ``PR_SET_PDEATHSIG`` so it is killed by the kernel if the supervisor that
-started it dies, even by SIGKILL.
+started it dies, even by SIGKILL. Short commands that end by themselves (a browser printing a PDF, a
+report generator) run with :func:`run_once`, in a process group that is killed whole on timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -148,3 +150,40 @@ class LoggedProcess(Executor):
     def close(self) -> None:
         """Close the log file handle."""
         self._log_fh.close()
+
+
+def run_once(
+    command: list[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a short command to its end and return its output (text); the whole group dies on timeout.
+
+    For tools that spawn children of their own (a browser's renderers, a JVM behind a shell script):
+    the command runs in its own session, so a timeout kills every process it started, not only the first,
+    and ``PR_SET_PDEATHSIG`` ends it with its caller. Raises :class:`subprocess.TimeoutExpired` after the
+    kill.
+    """
+    proc = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(env) if env is not None else None,
+        cwd=str(cwd) if cwd else None,
+        preexec_fn=new_session_and_die_with_parent,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # helpers the command left behind (a browser's)
+            os.killpg(proc.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
