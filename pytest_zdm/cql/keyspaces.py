@@ -125,6 +125,26 @@ def create(session: Any, name: str, replication: str = SIMPLE_RF1) -> None:
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {own(name)} WITH replication = {replication}")
 
 
+def require_distinct(sessions: Mapping[str, Any]) -> None:
+    """Origin and target must be two clusters: a one-line error naming the clash otherwise.
+
+    A target endpoint that points at the origin (a copied zdm.toml line) would make every comparison read
+    the origin twice and the framework's keyspace exist on one cluster only; this says so before any check.
+    """
+    seen: dict[str, str] = {}
+    for label, session in sessions.items():
+        row = session.execute("SELECT host_id, cluster_name FROM system.local").one()
+        if row is None:
+            continue
+        key = str(row.host_id)
+        if key in seen:
+            raise ZdmError(
+                f"{seen[key]} and {label} endpoints reach the same Cassandra node (host_id {key}, cluster "
+                f"{row.cluster_name!r}): expected the target endpoint to reach the target cluster"
+            )
+        seen[key] = label
+
+
 def create_on_each(sessions: Mapping[str, Any], name: str, replication_factor: int) -> None:
     """Create the keyspace on each cluster with NetworkTopologyStrategy over that cluster's datacenters.
 

@@ -104,6 +104,10 @@ def zdm_keyspace(
     run_id = pytestconfig.stash[RUN_KEY].run_id
     sessions = {"origin": origin_session, "target": target_session}
     existing = zdm_env.settings.zdm_keyspace or zdm_env.info.keyspace
+    try:
+        keyspaces.require_distinct(sessions)
+    except ZdmError as exc:
+        pytest.fail(str(exc), pytrace=False)
     if existing:
         try:
             keyspaces.allow_team_keyspace(existing)
