@@ -202,11 +202,40 @@ def compare(
                     f"{keyspace}.{table}: {report.splits_scanned}/{len(chosen)} token ranges, "
                     f"{report.rows_compared} rows compared, {len(found)} differences so far"
                 )
+    return finish(
+        origin, target, shape, query, found, report,
+        recheck=recheck, reread=recheck, settle_seconds=settle_seconds, repair=repair,
+        progress=progress, began=began,
+    )  # fmt: skip
+
+
+def finish(
+    origin: Any,
+    target: Any,
+    shape: TableShape,
+    query: _Query,
+    found: list[Difference],
+    report: Report,
+    *,
+    recheck: bool,
+    reread: bool,
+    settle_seconds: float,
+    repair: bool,
+    progress: Progress | None,
+    began: float,
+) -> Report:
+    """The end every engine shares: the live-write re-check through the drivers, repair, the report.
+
+    ``recheck`` waits ``settle_seconds`` first (writes in flight land); ``reread`` reads the differences
+    again through the drivers even without waiting (an engine that found only keys needs their values).
+    """
     report.found_before_recheck = len(found)
-    if recheck and found:
-        if progress:
-            progress(f"{keyspace}.{table}: re-checking {len(found)} differences after {settle_seconds:.0f}s")
-        time.sleep(settle_seconds)
+    if found and (recheck or reread):
+        if recheck:
+            if progress:
+                table = f"{report.keyspace}.{report.table}"
+                progress(f"{table}: re-checking {len(found)} differences after {settle_seconds:.0f}s")
+            time.sleep(settle_seconds)
         found = _recheck(origin, target, shape, query, found)
     report.resolved_by_recheck = report.found_before_recheck - len(found)
     report.differences = found

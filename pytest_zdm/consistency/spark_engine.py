@@ -27,7 +27,7 @@ import hashlib
 import time
 from typing import Any
 
-from pytest_zdm.consistency.engine import Progress, _build, _key_where, _recheck, _repair, _tuple_rows
+from pytest_zdm.consistency.engine import Progress, _build, _key_where, _tuple_rows, finish
 from pytest_zdm.consistency.report import MISMATCH, MISSING_ON_ORIGIN, MISSING_ON_TARGET, Difference, Report
 from pytest_zdm.consistency.schema import TableShape, table_shape
 from pytest_zdm.consistency.spark_keys import driver_key
@@ -341,18 +341,12 @@ def compare_spark(
     for carrier in _static_carriers(origin, target, shape, partitions[:room]):
         if repr(tuple(carrier.values())) not in seen:
             found.append(Difference(MISMATCH, carrier))
-    report.found_before_recheck = len(found)
-    if found:
-        if recheck:
-            say(f"{keyspace}.{table}: re-checking {len(found)} differences after {settle_seconds:.0f}s")
-            time.sleep(settle_seconds)
-        found = _recheck(origin, target, shape, query, found)
-    report.resolved_by_recheck = report.found_before_recheck - len(found)
-    report.differences = found
-    if repair and found:
-        _repair(target, shape, query, origin, found, report)
-    report.seconds = time.monotonic() - began
-    return report
+    # Spark found keys only: the drivers read the rows again (after the settle time when rechecking).
+    return finish(
+        origin, target, shape, query, found, report,
+        recheck=recheck, reread=True, settle_seconds=settle_seconds, repair=repair,
+        progress=progress, began=began,
+    )  # fmt: skip
 
 
 def _spark_error(exc: BaseException) -> str:
