@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from importlib.resources import files
-from importlib.resources.abc import Traversable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_zdm.cql import keyspaces
 from pytest_zdm.errors import ZdmError
+
+if TYPE_CHECKING:  # importlib.resources.abc is Python 3.11+; annotations only
+    from importlib.resources.abc import Traversable
 
 
 def statements(path: Traversable, keyspace: str) -> list[str]:
