@@ -403,9 +403,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "zdm_perf_rate",
-        "operations per second of the performance suite's workload (fixed rate)",
+        "operations per second of each stream of the performance suite's workload (fixed rate; the "
+        "proxied stream and its reference run side by side, so the clusters see twice this in writes)",
         values.operations_rate,
-        lambda _: 200.0,
+        lambda _: 100.0,
     ),
     Option(
         "zdm_budget_p99_overhead_ms",
