@@ -25,10 +25,12 @@ from pytest_zdm.targets.static.config import load
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_capabilities_page_is_the_generated_table() -> None:
+def test_the_capabilities_page_is_the_generated_table(tmp_path: Path) -> None:
+    # Not from the checkout's root: `python -m` puts the working directory first on sys.path, and the
+    # checkout's pytest_zdm/ (suites/ mapped in only when installed) would shadow an installed package.
     table = subprocess.run(
         [sys.executable, "-m", "pytest_zdm.cli", "capabilities"],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True, text=True, timeout=300, check=True, cwd=tmp_path,
     ).stdout  # fmt: skip
     page = (ROOT / "docs" / "capabilities.md").read_text()
     assert table.strip() in page, (
