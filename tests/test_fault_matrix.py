@@ -115,8 +115,10 @@ def _ready_or_unanswered(env: ZdmEnv) -> bool:
     return readiness(env.info.proxy_http, timeout=10)[0] in (200, 0)
 
 
-def _stall_during_workload(pause: Callable[[ZdmEnv], None], resume: Callable[[ZdmEnv], None]):
-    """A seed freezing something for 2 s every 8 s once the performance suite's session is under way.
+def _stall_during_workload(
+    pause: Callable[[ZdmEnv], None], resume: Callable[[ZdmEnv], None], seconds: float = 2.0
+):
+    """A seed freezing something for ``seconds`` every 8 s once the performance suite's session is under way.
 
     A stall that recurs, as a GC-bound or overloaded process stalls: a budget check repeats a measurement
     over budget once (one stalled window on a busy machine is not a verdict), so the fault must be there in
@@ -134,9 +136,9 @@ def _stall_during_workload(pause: Callable[[ZdmEnv], None], resume: Callable[[Zd
             stop.wait(3)  # the keyspace is created, then both workload streams start together
             while not stop.is_set():
                 pause(env)
-                time.sleep(2)
+                time.sleep(seconds)
                 resume(env)
-                stop.wait(6)
+                stop.wait(8 - seconds)
 
         thread = threading.Thread(target=stall, daemon=True)
         thread.start()
@@ -161,6 +163,10 @@ def _proxy_process(env: ZdmEnv) -> psutil.Process:
 #: overhead stays small; the migration's cost to the application (against origin alone) shows it.
 _hang_target = _stall_during_workload(
     lambda env: env.pause_node("target"), lambda env: env.resume_node("target")
+)
+#: The target hangs past the lab proxy's 3 s request timeout: requests fail, not just slow down.
+_hang_target_past_timeout = _stall_during_workload(
+    lambda env: env.pause_node("target"), lambda env: env.resume_node("target"), seconds=4.0
 )
 #: The proxy itself hangs (SIGSTOP, as a GC-bound or CPU-starved proxy): only its own overhead shows it.
 _hang_proxy = _stall_during_workload(lambda env: _proxy_process(env).suspend(),
@@ -287,6 +293,15 @@ FAULTS = [
         "target hangs 2 s every 8 s during the workloads",
         _hang_target,
         expect={"test_p99_write_latency_cost_of_the_migration_is_within_budget": "slower cluster: target"},
+        args=("--zdm-phase=1", "-k", "test_performance"),
+    ),
+    Fault(
+        "target hangs 4 s every 8 s (past the proxy's request timeout)",
+        _hang_target_past_timeout,
+        expect={
+            "test_error_rate_is_within_budget": "failed",
+            "test_proxy_counted_no_failed_or_timed_out_request": "client_timeout",
+        },
         args=("--zdm-phase=1", "-k", "test_performance"),
     ),
     Fault(
