@@ -20,7 +20,7 @@ Then ``--hang-rounds`` gate runs with the target node frozen 2 s every 8 s (the 
 performance fault) show the paired checks still catch it. Prints every gate run, then medians, maxima
 and false-alarm counts.
 
-    flock /work/.heavy.lock .venv/bin/python bench/perf_reference.py [--rounds 10] [--hang-rounds 3]
+    .venv/bin/python bench/perf_reference.py [--rounds 10] [--hang-rounds 3]
         [--ops 2000] [--rate 200] [--hogs 2] [--no-sequential]
 """
 
