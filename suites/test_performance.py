@@ -5,7 +5,9 @@ moments, straight to origin AND target in parallel (each write done when both cl
 the two streams interleaved request by request (:func:`pytest_zdm.workload.paired.run_paired`). The second
 stream is the fair reference for a proxy that waits for both clusters, and both meet the same machine: a
 busy CI runner slows both alike instead of deciding the verdict. Latency is measured from each request's
-intended start (coordinated omission corrected) into HDR histograms. Two budgets are judged:
+intended start (coordinated omission corrected) into HDR histograms, after 100 unmeasured writes per stream
+that warm the new tables up (:meth:`~pytest_zdm.workload.paired.PairedWorkload.warm_up`; what they met is
+attached). Two budgets are judged:
 
 - the proxy's own p99 overhead: through the proxy minus writing to both clusters directly;
 - the migration's p99 cost to the application: through the proxy minus origin alone (what the application
@@ -30,7 +32,7 @@ from pytest_zdm.proxy.latency import BucketLatency, proxy_latencies, slower_clus
 from pytest_zdm.proxy.metrics import MetricsSnapshot, describe_delta, scrape
 from pytest_zdm.workload import check_ledger
 from pytest_zdm.workload.ledger import ACKNOWLEDGED
-from pytest_zdm.workload.paired import PairedResult, run_paired
+from pytest_zdm.workload.paired import PairedResult, PairedWorkload, WarmUp
 from pytest_zdm.workload.plot import latency_by_percentile_png
 
 pytestmark = [pytest.mark.zdm_required_for(3, 4, 5), pytest.mark.zdm_stable_proxy]
@@ -40,12 +42,13 @@ MIN_WRITES_FOR_P99 = 1000
 
 @dataclass
 class Measured:
-    """Both streams, the proxy's metric deltas during them, and where the plot is."""
+    """Both streams, the proxy's metric deltas during them, where the plot is, and what the warm-up met."""
 
     paired: PairedResult
     metrics: MetricsSnapshot
     proxy_latency: dict[str, BucketLatency]
     plot: str
+    warm_up: WarmUp
 
     @property
     def proxied(self) -> Any:
@@ -107,20 +110,20 @@ def _measure(
     settings = zdm_env.settings
     suffix = "" if attempt == 1 else f"_{attempt}"
     primary = "target" if settings.zdm_primary_cluster == "TARGET" else "origin"
-    before = scrape(zdm_env.info.proxy_http)
-    paired = run_paired(
+    workload = PairedWorkload(
         sessions["proxy"],
         sessions["origin"],
         sessions["target"],
         keyspace,
         proxy_table=keyspace.table(f"perf_proxy{suffix}"),
         direct_table=keyspace.table(f"perf_direct{suffix}"),
-        count=settings.zdm_perf_operations,
-        rate=settings.zdm_perf_rate,
         primary=primary,
         seed=11 + attempt,
         timeout=settings.zdm_request_timeout,
     )
+    warm_up = workload.warm_up()  # before the metrics are read: the proxy's counts are the measurement's
+    before = scrape(zdm_env.info.proxy_http)
+    paired = workload.run(count=settings.zdm_perf_operations, rate=settings.zdm_perf_rate)
     delta = scrape(zdm_env.info.proxy_http).delta(before)
     per_cluster = proxy_latencies(delta)
     plot = latency_by_percentile_png(
@@ -136,7 +139,7 @@ def _measure(
             if label in ("origin writes", "target writes")
         },
     )
-    return Measured(paired, delta, per_cluster, str(plot))
+    return Measured(paired, delta, per_cluster, str(plot), warm_up)
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +175,7 @@ def _attach(evidence: Any, measured: Measured, suffix: str = "") -> None:
     evidence(f"latency_origin_alone{suffix}", str(measured.direct.origin))
     evidence(f"latency_target_alone{suffix}", str(measured.direct.target))
     evidence(f"client_stalls{suffix}", str(measured.paired.client_stalls))
+    evidence(f"warm_up{suffix}", str(measured.warm_up))
     evidence(f"proxy_latency_by_cluster{suffix}", measured.per_cluster())
     if measured.slower():
         evidence(f"slower_cluster{suffix}", measured.slower())
