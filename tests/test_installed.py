@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from pytest_zdm.environment import ZdmEnv
 from pytest_zdm.settings import Settings
@@ -40,11 +41,18 @@ def test_every_package_directory_is_in_the_wheel_list() -> None:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
-        check=True, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    """One wheel for the whole run, built under a lock: ``build`` writes ``build/`` and the egg-info inside
+    the checkout, and two xdist workers building at once broke each other's build."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's directory, common to its workers (not to other runs)
+    out = shared / "dist"
+    with FileLock(str(shared / "wheel-build.lock")):
+        if not list(out.glob("pytest_zdm-*.whl")):
+            subprocess.run(
+                [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
+                check=True, capture_output=True, text=True, timeout=600,
+            )  # fmt: skip
     (found,) = out.glob("pytest_zdm-*.whl")
     return found
 
@@ -240,7 +248,9 @@ def test_a_migration_the_framework_did_not_build_is_gated_with_the_teams_role_an
         before = _schema(env)
         team = tmp_path / "team-verification"
         team.mkdir()
-        static = ["--zdm-target=static", "--zdm-static-config=zdm.toml"]
+        # The team names its own table: phase 4 (cut-over) requires it identical on both clusters.
+        static = ["--zdm-target=static", "--zdm-static-config=zdm.toml",
+                  f"--zdm-compare-tables={TEAM_KEYSPACE}.customers"]  # fmt: skip
         _write_team_files(team, env, dict(env.info.proxy_settings))
 
         result, gate = _gate(installed, team, *static, "--zdm-gate=1")
