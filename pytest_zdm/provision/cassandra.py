@@ -17,23 +17,15 @@ from pathlib import Path
 
 from pytest_zdm.errors import ProvisionError
 from pytest_zdm.provision.java import JavaRuntime, java_for
-from pytest_zdm.provision.tools import Progress, cache_lock, last_error_line, read_marker, require_tool
+from pytest_zdm.provision.tools import (
+    Progress,
+    cache_lock,
+    last_error_line,
+    maven_copy,
+    read_marker,
+    require_tool,
+)
 from pytest_zdm.settings import Settings
-
-_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>pytest-zdm.provision</groupId>
-  <artifactId>cassandra-jars</artifactId>
-  <version>1</version>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.cassandra</groupId>
-      <artifactId>cassandra-all</artifactId>
-      <version>{version}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
 
 
 @dataclass(frozen=True)
@@ -141,31 +133,14 @@ def _fetch_cassandra(version: str, home: Path, progress: Progress) -> None:
     require_tool("java", "the local target runs Cassandra on Java 11 or 17")
     home.mkdir(parents=True, exist_ok=True)
     staging = home / "lib.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    (home / "pom.xml").write_text(_POM.format(version=version))
     progress(
         f"fetching Apache Cassandra {version} jars from Maven Central with mvn into {home} (about a minute)"
     )
     log = home / "mvn.log"
-    with log.open("w") as out:
-        rc = subprocess.call(
-            [
-                mvn,
-                "-B",
-                "-f",
-                str(home / "pom.xml"),
-                "dependency:copy-dependencies",
-                "-DincludeScope=runtime",
-                f"-DoutputDirectory={staging}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    if rc != 0:
+    error = maven_copy(mvn, ("org.apache.cassandra", "cassandra-all", version), staging, log)
+    if error is not None:
         raise ProvisionError(
-            f"Cassandra {version}: mvn dependency:copy-dependencies failed (exit {rc}): "
-            f"{last_error_line(log.read_text())} (log: {log})"
+            f"Cassandra {version}: mvn dependency:copy-dependencies failed ({error}) (log: {log})"
         )
     final = home / "lib"
     shutil.rmtree(final, ignore_errors=True)

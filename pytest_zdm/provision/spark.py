@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_zdm.errors import ProvisionError
-from pytest_zdm.provision.tools import Progress, cache_lock, last_error_line, read_marker, require_tool
+from pytest_zdm.provision.tools import Progress, cache_lock, maven_copy, read_marker, require_tool
 from pytest_zdm.settings import Settings
 
 GROUP = "com.datastax.spark"
@@ -30,21 +29,6 @@ PROBE_CLASS = "com/datastax/spark/connector/datasource/CassandraCatalog.class"
 #: Group ids whose jars Spark 3.5 already ships: left out, as the assembly leaves them out.
 SPARK_PROVIDES = ("org.scala-lang", "org.slf4j", "io.dropwizard.metrics", "org.apache.commons",
                   "com.thoughtworks.paranamer")  # fmt: skip
-
-_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>pytest-zdm.provision</groupId>
-  <artifactId>spark-connector-jars</artifactId>
-  <version>1</version>
-  <dependencies>
-    <dependency>
-      <groupId>{group}</groupId>
-      <artifactId>{artifact}</artifactId>
-      <version>{version}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
 
 
 @dataclass(frozen=True)
@@ -136,18 +120,5 @@ def _copy(
     mvn: str, home: Path, staging: Path, artifact: str, version: str, *, transitive: bool
 ) -> str | None:
     """``mvn dependency:copy-dependencies`` of one artifact into ``staging``; None or the error line."""
-    shutil.rmtree(staging, ignore_errors=True)
-    pom = home / f"{artifact}.pom.xml"
-    pom.write_text(_POM.format(group=GROUP, artifact=artifact, version=version))
-    log = home / f"{artifact}.mvn.log"
-    command = [mvn, "-B", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
-               f"-DoutputDirectory={staging}", f"-DexcludeGroupIds={','.join(SPARK_PROVIDES)}"]  # fmt: skip
-    if not transitive:
-        command.append("-DexcludeTransitive=true")
-    with log.open("w") as out:
-        try:
-            rc = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 timeout=900)  # fmt: skip
-        except subprocess.TimeoutExpired:
-            return "mvn did not finish in 900s"
-    return None if rc == 0 else last_error_line(log.read_text())
+    return maven_copy(mvn, (GROUP, artifact, version), staging, home / f"{artifact}.mvn.log",
+                      exclude_groups=SPARK_PROVIDES, transitive=transitive, timeout=900)  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,56 @@ def last_error_line(output: str) -> str:
             folded = " ".join(lines[first : first + 2]) if marker == "go: " else lines[first]
             return folded[:400]
     return (lines[-1] if lines else "no output")[:400]
+
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>pytest-zdm.provision</groupId>
+  <artifactId>{artifact}-jars</artifactId>
+  <version>1</version>
+  <dependencies>
+    <dependency>
+      <groupId>{group}</groupId>
+      <artifactId>{artifact}</artifactId>
+      <version>{version}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def maven_copy(
+    mvn: str,
+    coordinates: tuple[str, str, str],
+    staging: Path,
+    log: Path,
+    *,
+    exclude_groups: tuple[str, ...] = (),
+    transitive: bool = True,
+    timeout: float = 1800.0,
+) -> str | None:
+    """Copy one artifact ``(group, artifact, version)`` and its runtime dependencies into ``staging``.
+
+    ``mvn dependency:copy-dependencies`` resolves the versions the artifact was built with, which a
+    hand-kept list of jars would not. None when done, else the telling line of Maven's log (``log``).
+    """
+    group, artifact, version = coordinates
+    shutil.rmtree(staging, ignore_errors=True)
+    pom = log.with_name(f"{artifact}.pom.xml")
+    pom.write_text(_POM.format(group=group, artifact=artifact, version=version))
+    command = [mvn, "-B", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
+               f"-DoutputDirectory={staging}"]  # fmt: skip
+    if exclude_groups:
+        command.append(f"-DexcludeGroupIds={','.join(exclude_groups)}")
+    if not transitive:
+        command.append("-DexcludeTransitive=true")
+    with log.open("w") as out:
+        try:
+            rc = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 timeout=timeout)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return f"mvn did not finish in {timeout:.0f}s"
+    return None if rc == 0 else f"exit {rc}: {last_error_line(log.read_text())}"
 
 
 def cache_lock(path: Path, what: str, progress: Progress) -> FileLock:
