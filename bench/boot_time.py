@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -106,20 +107,26 @@ def main() -> None:
                 f"run {i + 1} {label:9s}: ready in {seconds:6.1f}s, peak RSS {peak / 2**20:7.0f} MiB",
                 flush=True,
             )
+    print_medians(results, "ready")
+    worst = max((r for rows in results.values() for r in rows), key=lambda r: r[1])
+    print("peak RSS breakdown (MiB):", {k: round(v / 2**20) for k, v in sorted(worst[2].items())})
+
+
+def print_medians(results: dict[str, list[Any]], what: str) -> dict[str, float]:
+    """Median, min and max seconds and the peak RSS per configuration (rows: seconds, peak RSS, ...), and
+    the speed-up of fast-boot over stock settings when both ran; the medians."""
     print()
     medians = {}
     for label, rows in results.items():
         if not rows:
             continue
         medians[label] = statistics.median(r[0] for r in rows)
-        peak = max(r[1] for r in rows)
-        print(f"{label:9s}: median ready {medians[label]:.1f}s over {len(rows)} runs "
+        print(f"{label:9s}: median {what} {medians[label]:.1f}s over {len(rows)} runs "
               f"(min {min(r[0] for r in rows):.1f}s, max {max(r[0] for r in rows):.1f}s); "
-              f"peak RSS {peak / 2**20:.0f} MiB")  # fmt: skip
-    if "stock" in medians:
+              f"peak RSS {max(r[1] for r in rows) / 2**20:.0f} MiB")  # fmt: skip
+    if "stock" in medians and "fast-boot" in medians:
         print(f"speed-up of fast-boot over stock settings: {medians['stock'] / medians['fast-boot']:.2f}x")
-    worst = max((r for rows in results.values() for r in rows), key=lambda r: r[1])
-    print("peak RSS breakdown (MiB):", {k: round(v / 2**20) for k, v in sorted(worst[2].items())})
+    return medians
 
 
 def by_version(versions: list[str], runs: int) -> None:

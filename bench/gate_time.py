@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from boot_time import RssSampler  # same directory: python bench/gate_time.py
+from boot_time import RssSampler, print_medians  # same directory: python bench/gate_time.py
 
 
 def one_run(fast_boot: bool, *, durations: bool = False) -> tuple[float, int, str, str]:
@@ -69,17 +68,7 @@ def main() -> None:
                 print(tail, flush=True)
             if verdict != "PASS":
                 wrong.append(f"run {i + 1} {label}: {verdict}")
-    print()
-    medians = {}
-    for label, rows in results.items():
-        if not rows:
-            continue
-        medians[label] = statistics.median(r[0] for r in rows)
-        print(f"{label:9s}: median gate run {medians[label]:.1f}s over {len(rows)} runs "
-              f"(min {min(r[0] for r in rows):.1f}s, max {max(r[0] for r in rows):.1f}s); "
-              f"peak RSS {max(r[1] for r in rows) / 2**20:.0f} MiB")  # fmt: skip
-    if "stock" in medians:
-        print(f"speed-up over stock settings: {medians['stock'] / medians['fast-boot']:.2f}x")
+    print_medians(results, "gate run")
     if wrong:
         raise SystemExit("gate not PASS: " + "; ".join(wrong))
 
