@@ -15,7 +15,7 @@ from pytest_zdm.targets.local.clusters import two_clusters
 from pytest_zdm.workload import LatencyStats, Ledger, LedgerEntry, check_ledger, run_workload
 from pytest_zdm.workload.generator import Pace
 from pytest_zdm.workload.ledger import ACKNOWLEDGED, FAILED, TIMED_OUT
-from pytest_zdm.workload.paired import drive_interleaved
+from pytest_zdm.workload.paired import PairedWorkload, drive_interleaved
 
 KS = "zdm_verify_workload"
 
@@ -60,6 +60,37 @@ def test_requests_that_fail_at_once_are_in_the_ledger_and_the_run_ends():
     result = run_workload(FailingAtOnce(), KS, count=20_000, concurrency=64, read_ratio=0.0)
     assert len(result.ledger.entries) == result.ledger.count(FAILED) == 20_000
     assert "NoHostAvailable: ('seeded: no host'" in result.ledger.entries[0].error
+
+
+class SlowToWarm(FailingAtOnce):
+    """A session whose first ``cold`` inserts time out (as a node's first writes to a new table did in CI)."""
+
+    def __init__(self, cold: int, pause: float = 0.0) -> None:
+        self.cold, self.pause, self.inserts = cold, pause, 0
+
+    def execute(self, statement: object, *_: object, **__: object) -> None:
+        if "INSERT" not in str(statement):
+            return
+        self.inserts += 1
+        time.sleep(self.pause)
+        if self.inserts <= self.cold:
+            raise TimeoutError("seeded: cold table")
+
+
+def test_the_warm_up_counts_what_failed_per_path_and_is_bounded_in_time():
+    proxy, origin, target = SlowToWarm(3), SlowToWarm(0), SlowToWarm(1)
+    workload = PairedWorkload(proxy, origin, target, KS, proxy_table="p", direct_table="d", seed=1)
+    warm = workload.warm_up(writes=10)
+    assert (warm.writes, warm.failed) == (10, {"through the proxy": 3, "origin": 0, "target": 1})
+    assert (proxy.inserts, origin.inserts, target.inserts) == (10, 10, 10)
+    assert "failed: 3 through the proxy, 1 target" in str(warm)
+    assert not workload.proxied.ledger.entries and not workload.direct.ledger.entries  # nothing recorded
+
+    slow = PairedWorkload(SlowToWarm(0, pause=0.05), SlowToWarm(0), SlowToWarm(0), KS, proxy_table="p",
+                          direct_table="d")  # fmt: skip
+    began = time.monotonic()
+    assert slow.warm_up(writes=1000, seconds=0.3).writes < 1000
+    assert time.monotonic() - began < 2
 
 
 @pytest.mark.integration
