@@ -270,13 +270,13 @@ def test_vector_column(ks, pk, proxy_session, clusters):
     Vectors exist only from Cassandra 5.0: where a cluster runs 4.x the check is not applicable (skipped
     with that reason, not required by the gate), and an application cannot use them until the cut-over.
     """
-    table = f"{ks}.embeddings"
+    table = ks.qualified("embeddings")  # the framework's own name: a team keyspace's tables are the team's
     proxy_session.execute(f"CREATE TABLE IF NOT EXISTS {table} (k int PRIMARY KEY, e vector<float, 3>)")
     wait_until(
         lambda: all(
             s.execute(
                 "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
-                (ks, "embeddings"),
+                (ks, ks.table("embeddings")),
             ).one()
             for s in (clusters.origin, clusters.target)
         ),

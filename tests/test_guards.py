@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -34,6 +36,21 @@ def test_refuses_to_touch_other_keyspaces(name):
     with pytest.raises(ZdmError, match="is not a pytest-zdm keyspace"):
         keyspaces.create(session, name)
     assert session.statements == [], "nothing may be sent for a foreign keyspace"
+
+
+def test_suites_name_tables_only_through_the_keyspace_helpers():
+    """In a team's keyspace only ``zdm_verify_<run>_*`` tables are the framework's: a suite that spells
+    ``{ks}.name`` itself writes into the team's namespace (seen: ``team_ks.embeddings`` left behind, and an
+    INSERT into the team's own table had it existed). ``ks.qualified(name)`` / ``ks.table(name)`` only."""
+    suites = Path(__file__).resolve().parents[1] / "suites"
+    spelled = re.compile(r"\{(ks|keyspace|zdm_keyspace)\}\.(?!\{)")
+    found = [
+        f"{path.name}:{n}: {line.strip()}"
+        for path in sorted(suites.glob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if spelled.search(line)
+    ]
+    assert not found, found
 
 
 def test_run_keyspace_names_are_valid_unique_and_ours():
