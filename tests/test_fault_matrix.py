@@ -34,6 +34,8 @@ from .helpers import junit_outcomes, local_environment
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("proxy_available")]
 ROOT = Path(__file__).resolve().parent.parent
 NOT_PASSED = ("FAILED", "ERROR")
+#: The harness's own DDL, straight to a cluster (a busy runner's flushes take seconds).
+DDL_TIMEOUT = 120.0
 #: The spark engine's row needs pyspark (the 'spark' extra); CI installs it and requires it.
 _SPARK_ARGS = ("--zdm-phase=1", "--zdm-compare-tables=fault_app.accounts", "--zdm-compare-engine=spark",
                "-k", "test_consistency", "-m", "not zdm_destructive")  # fmt: skip
@@ -68,24 +70,33 @@ def _wrong_target(env: ZdmEnv, _: Path) -> Callable[[], None]:
 
 
 def _row_on_origin_only(env: ZdmEnv, _: Path) -> Callable[[], None]:
-    proxy, origin = env.connect("proxy"), env.connect("origin")
-    proxy.session.execute(
-        "CREATE KEYSPACE IF NOT EXISTS fault_app "
-        "WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
-    )
-    proxy.session.execute("CREATE TABLE IF NOT EXISTS fault_app.accounts (id int PRIMARY KEY, owner text)")
+    # The harness's own schema goes straight to each cluster with a long timeout: through the proxy a DDL
+    # waits at most the lab proxy's 3 s request timeout, and on a busy CI runner DROP KEYSPACE (a flush and
+    # a snapshot) took longer (seen: OperationTimedOut in the undo). What the row seeds is the data below.
+    clusters = {name: env.connect(name) for name in ("origin", "target")}
+    for client in clusters.values():
+        client.session.execute(
+            "CREATE KEYSPACE IF NOT EXISTS fault_app "
+            "WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+            timeout=DDL_TIMEOUT,
+        )
+        client.session.execute(
+            "CREATE TABLE IF NOT EXISTS fault_app.accounts (id int PRIMARY KEY, owner text)",
+            timeout=DDL_TIMEOUT,
+        )
+    proxy = env.connect("proxy")
     for i in range(10):
         proxy.session.execute("INSERT INTO fault_app.accounts (id, owner) VALUES (%s, %s)", (i, f"owner-{i}"))
+    proxy.close()
+    origin, target = clusters["origin"], clusters["target"]
     origin.session.execute("INSERT INTO fault_app.accounts (id, owner) VALUES (99, 'written to origin only')")
     # A value that differs: the mismatch report names the row and column, never the value (hashed).
-    target = env.connect("target")
     target.session.execute("UPDATE fault_app.accounts SET owner = 'Private Person' WHERE id = 3")
-    target.close()
 
     def undo() -> None:
-        proxy.session.execute("DROP KEYSPACE IF EXISTS fault_app")  # the test's own keyspace
-        proxy.close()
-        origin.close()
+        for client in clusters.values():
+            client.session.execute("DROP KEYSPACE IF EXISTS fault_app", timeout=DDL_TIMEOUT)  # the test's own
+            client.close()
 
     return undo
 
