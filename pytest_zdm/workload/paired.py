@@ -231,31 +231,24 @@ class PairedWorkload:
         One at a time, so a slow first answer delays the warm-up instead of piling requests up behind it.
         Their keys are outside the measured ranges and no ledger holds them.
         """
-        paths = {
-            "through the proxy": [(self.proxied.session, self.proxied.insert)],
-            "straight": [(s, self.direct.inserts[side]) for side, s in self.direct.sides.items()],
-        }
-        failed = dict.fromkeys(["through the proxy", "origin", "target"], 0)
+        paths = [("through the proxy", self.proxied.session, self.proxied.insert)]
+        paths += [(side, s, self.direct.inserts[side]) for side, s in self.direct.sides.items()]
+        failed = dict.fromkeys((where for where, _, _ in paths), 0)
         base = self.rng.getrandbits(40) << 20
         began = time.monotonic()
         slowest = 0.0
         sent = 0
         while sent < writes and time.monotonic() - began < seconds:
-            for label, statements in paths.items():
-                for session, insert in statements:
-                    where = label if label != "straight" else self._side_of(session)
-                    start = time.monotonic()
-                    try:
-                        session.execute(insert, (base + sent, "warm-up", time.time_ns() // 1000),
-                                        timeout=self.timeout)  # fmt: skip
-                    except Exception:  # a warm-up failure is counted, not raised
-                        failed[where] += 1
-                    slowest = max(slowest, time.monotonic() - start)
+            for where, session, insert in paths:
+                start = time.monotonic()
+                try:
+                    row = (base + sent, "warm-up", time.time_ns() // 1000)
+                    session.execute(insert, row, timeout=self.timeout)
+                except Exception:  # a warm-up failure is counted, not raised
+                    failed[where] += 1
+                slowest = max(slowest, time.monotonic() - start)
             sent += 1
         return WarmUp(sent, failed, slowest * 1000, time.monotonic() - began)
-
-    def _side_of(self, session: Any) -> str:
-        return next(side for side, s in self.direct.sides.items() if s is session)
 
     def run(self, *, count: int, rate: float, read_ratio: float = 0.2) -> PairedResult:
         """``count`` operations through the proxy and ``count`` to both clusters straight, interleaved.
