@@ -50,12 +50,23 @@ def test_node_boots_with_password_auth_and_stops_cleanly(zdm_settings, tmp_path)
         assert "authentication" in (login_error(endpoint, Credentials("cassandra", "wrong")) or "").lower()
         pid = node.pid
         assert pid is not None and psutil.pid_exists(pid)
+        # fast boot: the JVM runs its client compiler only (no C2 compiling start-up code on shared cores)
+        compilers = _compiler_threads(pid)
+        assert any(t.startswith("C1 Compiler") for t in compilers), compilers
+        assert not any(t.startswith("C2 Compiler") for t in compilers), compilers
     finally:
         node.stop(graceful=True)
         node.remove_data()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert "Startup complete" in node.log.tail(400)
     assert not (tmp_path / "origin" / "data").exists()
+
+
+def _compiler_threads(pid: int) -> list[str]:
+    """Names of the JIT compiler threads of a running JVM (``C1 CompilerThre``, ``C2 CompilerThre``)."""
+    names = (Path(f"/proc/{pid}/task/{tid}/comm") for tid in os.listdir(f"/proc/{pid}/task"))
+    threads = {n.read_text().strip() for n in names if n.exists()}
+    return sorted(threads & {"C1 CompilerThre", "C2 CompilerThre"})
 
 
 def test_node_dies_with_the_process_that_started_it(zdm_settings, tmp_path):

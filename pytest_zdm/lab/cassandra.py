@@ -112,7 +112,16 @@ FAST_BOOT_PROPERTIES = {
     "cassandra.unsafesystem": "true",
     "cassandra.skip_sync": "true",
     "cassandra.load_ring_state": "false",
+    # Estimating a memtable row's heap overhead by building 100,000 rows costs ~1.8 s of a boot on two
+    # cores; 100 rows is what Cassandra's own test JVMs use (build.xml) and sizes memtables the same way.
+    "cassandra.memtable_row_overhead_computation_step": "100",
 }
+
+#: JVM options of a fast-boot node: the client compiler (C1) only. A lab node lives minutes, and on two
+#: cores the server compiler spent ~4 s compiling start-up code while both nodes booted (median ready
+#: 11.2 s -> 7.4 s, bench/boot_time.py). C1 code scans ~40% slower (bench/consistency_scan.py): long
+#: big-table rehearsals on the lab run faster with ``--zdm-fast-boot=false`` (the JVM's tiered default).
+FAST_BOOT_JVM_OPTIONS: tuple[str, ...] = ("-XX:TieredStopAtLevel=1",)
 
 _LOGBACK = """<configuration scan="false">
   <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">

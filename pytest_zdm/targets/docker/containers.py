@@ -25,7 +25,7 @@ from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-from pytest_zdm.lab.cassandra import FAST_BOOT_PROPERTIES, READY_LINE
+from pytest_zdm.lab.cassandra import FAST_BOOT_JVM_OPTIONS, FAST_BOOT_PROPERTIES, READY_LINE
 from pytest_zdm.lab.proxy import ProxyConfig, parsed_configurations
 from pytest_zdm.proxy.health import both_clusters_up
 from pytest_zdm.runtime import leftovers
@@ -234,7 +234,8 @@ def node_environment(spec: NodeSpec, *, host_network: bool) -> dict[str, str]:
         props["cassandra.jmx.local.port"] = str(spec.jmx_port)  # the official image's 7199 would collide
     props["cassandra.config.allow_system_properties"] = "true"  # off by default: the overrides need it
     props.update({f"cassandra.settings.{k}": v for k, v in yaml.items()})
-    env["JVM_EXTRA_OPTS"] = " ".join(f"-D{k}={v}" for k, v in props.items())
+    jvm = [*(FAST_BOOT_JVM_OPTIONS if spec.fast_boot else ()), *(f"-D{k}={v}" for k, v in props.items())]
+    env["JVM_EXTRA_OPTS"] = " ".join(jvm)
     return env
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pytest_zdm.lab.cassandra import (
+    FAST_BOOT_JVM_OPTIONS,
     FAST_BOOT_PROPERTIES,
     LOGBACK_XML,
     READY_LINE,
@@ -83,6 +84,7 @@ class CassandraNode:
             f"-Xms{self.cfg.heap}",
             f"-Xmx{self.cfg.heap}",
             *jvm_options(self._java_major),
+            *(FAST_BOOT_JVM_OPTIONS if self.cfg.fast_boot else ()),
             *sharing,
             *self.jvm_extra,
             *(f"-D{k}={v}" for k, v in props.items()),
