@@ -60,7 +60,13 @@ class ZdmEnv:
         self.control(Control.STOP_NODE, cluster)
 
     def kill_node(self, cluster: str) -> None:
-        """Kill the node of ``cluster`` with SIGKILL (a crash, not a shutdown)."""
+        """Kill the node of ``cluster`` with SIGKILL (a crash, not a shutdown).
+
+        A crashed single node loses what Cassandra had not made durable: the writes it acknowledged in
+        its last moments (periodic commit log) and, on a fast-boot lab node, the tables created since
+        its last flush (``cassandra.unsafesystem``). A check that restarts a killed node and reads its
+        data back runs with ``--zdm-fast-boot=false`` and counts such losses (bench/faults_under_load.py).
+        """
         self.control(Control.KILL_NODE, cluster)
 
     def start_node(self, cluster: str) -> None:
