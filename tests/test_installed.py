@@ -144,7 +144,7 @@ def test_a_project_written_by_init_runs_as_written(installed: Path, tmp_path: Pa
     result = _run(installed, [str(installed / "pytest"), "--zdm-gate=1", "-p", "no:cacheprovider"], project)
     gate = json.loads((project / "reports" / "gate.json").read_text())
     ours = [c for c in gate["checks"] if c["suite"] == "test_my_application"]
-    assert ours and ours[0]["outcome"] == "passed", ours
+    assert ours and ours[0]["outcome"] == "passed", (ours, result.stdout[-6000:])
     assert gate["verdict"] == "PASS", gate["reasons"][:10]
     assert result.returncode == 0, result.stdout[-3000:]
     assert (project / "reports" / "verification.xml").is_file()

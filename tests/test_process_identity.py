@@ -21,6 +21,7 @@ import pytest
 from pytest_zdm.environment import attach_running, stop_environment
 from pytest_zdm.errors import StartupError
 from pytest_zdm.runtime import leftovers
+from pytest_zdm.runtime.wait import wait_until
 from pytest_zdm.settings import resolve
 
 
@@ -119,6 +120,10 @@ def test_the_identity_check_knows_its_own_supervisor(tmp_path: Path) -> None:
         [sys.executable, "-c", code, "-m", leftovers.SUPERVISOR_MODULE, str(run_dir)], cwd=tmp_path
     )
     try:
+        # Popen returns after the fork, possibly before the exec: until then the child's command line is
+        # pytest's own (the CI saw that once). A supervisor's identity is checked long after its exec.
+        wait_until(lambda: leftovers.SUPERVISOR_MODULE in psutil.Process(proc.pid).cmdline(), timeout=10,
+                   what="the child's exec")  # fmt: skip
         started = psutil.Process(proc.pid).create_time()
         assert leftovers.Identity.of_supervisor(proc.pid, started, run_dir).alive()
         assert leftovers.Identity.of_supervisor(proc.pid, None, run_dir).alive()
