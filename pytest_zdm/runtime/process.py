@@ -23,9 +23,14 @@ from mirakuru import Executor
 
 from pytest_zdm.runtime.leftovers import RUN_MARKER
 from pytest_zdm.runtime.logs import LogWatcher
+from pytest_zdm.runtime.ports import accepts_connections, held_by, holder
 from pytest_zdm.runtime.wait import WaitTimeout, wait_until
 
 _PR_SET_PDEATHSIG = 1
+
+
+class PortTaken(RuntimeError):
+    """Another process serves a port this one was to listen on (whoever answered there was not it)."""
 
 
 class ProcessExited(RuntimeError):
@@ -47,7 +52,12 @@ def new_session_and_die_with_parent() -> None:
 
 
 class LoggedProcess(Executor):
-    """A mirakuru executor whose output goes to ``log_path`` and whose readiness is ``ready()``."""
+    """A mirakuru executor whose output goes to ``log_path`` and whose readiness is ``ready()``.
+
+    ``listens_on`` names the ports the process itself must listen on once ready: readiness judged from a
+    port or an HTTP endpoint is only the process's own when the listening socket is its own (a stranger that
+    took the port first would answer in its place; zdm-proxy even stays up without its metrics port).
+    """
 
     def __init__(
         self,
@@ -58,8 +68,10 @@ class LoggedProcess(Executor):
         timeout: float,
         env: Mapping[str, str],
         cwd: Path | None = None,
+        listens_on: Mapping[str, int] | None = None,
     ) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.listens_on = dict(listens_on or {})
         self.log_path = log_path
         self.log = LogWatcher(log_path)
         self._log_fh: IO[Any] = log_path.open("ab")
@@ -112,7 +124,7 @@ class LoggedProcess(Executor):
                 raise ProcessExited(
                     f"exited with code {code} before it was ready (log: {self.log_path})", code
                 )
-            return self._ready()
+            return self._ready() and self._listening()
 
         remaining = self._endtime - time.time() if self._endtime is not None else (self._timeout or 0.0)
         try:
@@ -121,13 +133,29 @@ class LoggedProcess(Executor):
             self.kill(sig=signal.SIGKILL)
             raise TimeoutError(f"not ready within {self._timeout:.0f}s (log: {self.log_path})") from None
 
+    def _listening(self) -> bool:
+        """True once the process holds every port of ``listens_on``; raises when a stranger serves one."""
+        pid = self.pid
+        waiting = False
+        for name, port in self.listens_on.items():
+            if pid is not None and held_by(pid, port):
+                continue
+            if accepts_connections(port) and not (pid is not None and held_by(pid, port)):
+                self.kill(sig=signal.SIGKILL)
+                raise PortTaken(
+                    f"port {port} ({name}) is served by {holder(port)}, not by the process started "
+                    f"(pid {pid}), which could not listen there (log: {self.log_path})"
+                )
+            waiting = True  # not listening yet, and no one else is
+        return not waiting
+
     def pre_start_check(self) -> bool:
         """Never 'already running': each run uses its own ports and directories."""
         return False
 
     def after_start_check(self) -> bool:
-        """Ready when the owner's check says so."""
-        return self._ready()
+        """Ready when the owner's check says so and the process holds its ports."""
+        return self._ready() and self._listening()
 
     def signal(self, sig: int) -> None:
         """Send ``sig`` to the process group (SIGSTOP/SIGCONT for pause and resume)."""

@@ -28,7 +28,7 @@ from pytest_zdm.errors import StartupError, ZdmError
 from pytest_zdm.lab.cassandra import DATACENTER, SUPERUSER
 from pytest_zdm.lab.proxy import VERSION_LINE, ProxyConfig, team_settings
 from pytest_zdm.model import CLUSTERS, Control, CqlEndpoint, Credentials, EnvironmentInfo, Progress
-from pytest_zdm.runtime.ports import LOOPBACK, free_ports, is_free
+from pytest_zdm.runtime.ports import LOOPBACK, free_ports, release_ports, reserve_ports
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets.base import Target
 from pytest_zdm.targets.controls import NodeAndProxyControls
@@ -93,6 +93,7 @@ class DockerTarget(NodeAndProxyControls, Target):
         self.proxy: ProxyContainer | None = None
         self.network: Any = None
         self.images: dict[str, str] = {}
+        self._reserved: list[int] = []  # ports reserved for this environment until it stops
 
     @classmethod
     def credentials(cls, settings: Any) -> Mapping[str, Credentials]:
@@ -129,15 +130,11 @@ class DockerTarget(NodeAndProxyControls, Target):
         return lines
 
     def _ports(self, plan: Mapping[str, Any]) -> dict[str, int]:
+        """Reserve the planned ports (a planned port another run took meanwhile is replaced)."""
         names = _port_names(self.settings)
-        ports = {name: int(plan[name]) for name in names if name in plan}
-        taken = [name for name, port in ports.items() if not is_free(port)]
-        if len(ports) != len(names) or taken:
-            fresh = iter(free_ports(len(names), avoid=ports.values()))
-            ports = {
-                name: (ports[name] if name in ports and name not in taken else next(fresh)) for name in names
-            }
-        return ports
+        planned = [int(plan[name]) for name in names] if all(name in plan for name in names) else []
+        self._reserved = reserve_ports(len(names), prefer=planned)
+        return dict(zip(names, self._reserved, strict=True))
 
     def _images(self, client: docker.DockerClient, progress: Progress) -> dict[str, str]:
         """Pull the images the engine lacks, the proxy's first (fail before booting nodes)."""
@@ -333,6 +330,8 @@ class DockerTarget(NodeAndProxyControls, Target):
             except Exception as exc:
                 print(f"pytest-zdm: could not remove network {self.network.name}: {exc}", flush=True)
             self.network = None
+        release_ports(self._reserved)
+        self._reserved = []
 
     def _start_node(self, cluster: str, node: CassandraContainer) -> None:
         node.start()

@@ -36,7 +36,7 @@ from pytest_zdm.lab.cassandra import FAST_BOOT_PROPERTIES, SUPERUSER, NodeConfig
 from pytest_zdm.model import CqlEndpoint, Progress
 from pytest_zdm.provision import CassandraArtifact
 from pytest_zdm.provision.tools import cache_lock, last_error_line, read_marker
-from pytest_zdm.runtime.ports import LOOPBACK, free_ports
+from pytest_zdm.runtime.ports import LOOPBACK, release_ports, reserve_ports
 
 _BUILD_TIMEOUT = 240.0
 
@@ -133,9 +133,11 @@ def _build(
     work = directory / "work"
     shutil.rmtree(work, ignore_errors=True)
     nodes: list[CassandraNode] = []
+    reserved: list[int] = []
     try:
         for index, name in enumerate(names):
-            storage, native = free_ports(2)
+            storage, native = reserve_ports(2)
+            reserved += [storage, native]
             cfg = NodeConfig(
                 f"template-{index}", name, LOOPBACK, storage, native, work / str(index), heap,
                 fast_boot=True, version=artifact.version,
@@ -167,6 +169,7 @@ def _build(
     finally:
         for node in nodes:
             node.stop(graceful=False)
+        release_ports(reserved)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -14,7 +14,7 @@ from pytest_zdm.cql import CqlClient, connect, wait_for_login
 from pytest_zdm.lab.cassandra import SUPERUSER, NodeConfig
 from pytest_zdm.model import CqlEndpoint
 from pytest_zdm.provision import provision_cassandra
-from pytest_zdm.runtime.ports import free_ports
+from pytest_zdm.runtime.ports import release_ports, reserve_ports
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets.local.node import CassandraNode
 
@@ -25,9 +25,11 @@ def two_clusters(
 ) -> Iterator[dict[str, CqlClient]]:
     """Boot origin and target side by side; yield a connected client to each; stop both at the end."""
     nodes = {}
+    reserved: list[int] = []
     for name in ("origin", "target"):
         artifact = provision_cassandra(settings, lambda _: None, settings.cassandra_version(name))
-        storage, native = free_ports(2)
+        storage, native = reserve_ports(2)
+        reserved += [storage, native]
         cfg = NodeConfig(
             name, f"zdm-{name}", "127.0.0.1", storage, native, directory / name, heap, fast_boot=True
         )
@@ -48,3 +50,4 @@ def two_clusters(
         for node in nodes.values():
             node.stop(graceful=False)
             node.remove_data()
+        release_ports(reserved)

@@ -111,6 +111,7 @@ class CassandraNode:
             timeout=self.timeout,
             env=env,
             cwd=self.cfg.directory,
+            listens_on={"CQL native transport": self.cfg.native_port, "storage": self.cfg.storage_port},
         )
         self._process.start_nowait()
 

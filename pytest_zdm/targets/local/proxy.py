@@ -2,7 +2,8 @@
 
 Its environment is built from scratch (:class:`~pytest_zdm.lab.proxy.ProxyConfig`; nothing inherited from
 the caller's shell) and readiness is judged from the proxy's own ``/health/readiness`` endpoint, not from a
-port being open.
+port being open, and only once the proxy itself holds its CQL and metrics ports (it stays up when it cannot
+bind the metrics port, and another proxy's endpoint there would answer for it).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ZdmProxyProcess:
             timeout=self.timeout,
             env=env,
             cwd=self.directory,
+            listens_on={"CQL listen": self.cfg.listen_port, "metrics and health": self.cfg.metrics_port},
         )
         self._process.start_nowait()
         self.starts += 1

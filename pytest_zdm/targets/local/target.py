@@ -23,7 +23,7 @@ from pytest_zdm.lab.proxy import ProxyConfig, team_settings
 from pytest_zdm.model import CLUSTERS, Control, CqlEndpoint, Credentials, EnvironmentInfo, Progress
 from pytest_zdm.provision import CassandraArtifact, provision_cassandra, provision_proxy
 from pytest_zdm.runtime.logs import LogWatcher
-from pytest_zdm.runtime.ports import LOOPBACK, free_ports, is_free
+from pytest_zdm.runtime.ports import LOOPBACK, free_ports, release_ports, reserve_ports
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets.base import Target
 from pytest_zdm.targets.controls import NodeAndProxyControls
@@ -57,6 +57,7 @@ class LocalTarget(NodeAndProxyControls, Target):
         super().__init__(*args, **kwargs)
         self.nodes: dict[str, CassandraNode] = {}
         self.proxy: ZdmProxyProcess | None = None
+        self._reserved: list[int] = []  # ports reserved for this environment until it stops
 
     @classmethod
     def credentials(cls, settings: Any) -> Mapping[str, Credentials]:
@@ -66,7 +67,7 @@ class LocalTarget(NodeAndProxyControls, Target):
 
     @classmethod
     def plan(cls, settings: Any) -> Mapping[str, Any]:
-        """Pick six free loopback ports (two per node, listen and metrics for the proxy).
+        """Pick six free loopback ports (two per node, listen and metrics for the proxy); start reserves them.
 
         The team's proxy configuration, if named, is read now: a bad file is a usage error before anything
         starts.
@@ -108,14 +109,10 @@ class LocalTarget(NodeAndProxyControls, Target):
         }
 
     def _ports(self, plan: Mapping[str, Any]) -> dict[str, int]:
-        ports = {name: int(plan[name]) for name in _PORT_NAMES} if plan else {}
-        taken = [name for name, port in ports.items() if not is_free(port)]
-        if not ports or taken:
-            fresh = iter(free_ports(len(_PORT_NAMES), avoid=ports.values()))
-            ports = {
-                name: (next(fresh) if (not ports or name in taken) else ports[name]) for name in _PORT_NAMES
-            }
-        return ports
+        """Reserve the planned ports (a planned port another run took meanwhile is replaced)."""
+        planned = [int(plan[name]) for name in _PORT_NAMES] if plan else []
+        self._reserved = reserve_ports(len(_PORT_NAMES), prefer=planned)
+        return dict(zip(_PORT_NAMES, self._reserved, strict=True))
 
     def start(self, plan: Mapping[str, Any], progress: Progress) -> EnvironmentInfo:
         """Provision, boot both nodes side by side, then the proxy; return once everything is ready."""
@@ -265,6 +262,8 @@ class LocalTarget(NodeAndProxyControls, Target):
         for node in self.nodes.values():
             node.stop(graceful=False)
             node.remove_data()
+        release_ports(self._reserved)
+        self._reserved = []
 
     def _start_node(self, cluster: str, node: CassandraNode) -> None:
         node.launch()
