@@ -86,6 +86,16 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home / "bin"
 
 
+def _run_logs(project: Path) -> dict[str, str]:
+    """The tails of a nested run's supervisor, node and proxy logs: evidence when its check fails."""
+    logs = {}
+    for name in ("supervisor.log", "progress.log", "proxy/proxy.log", "origin/logs/system.log",
+                 "target/logs/system.log"):  # fmt: skip
+        for path in (project / "reports" / "runs").glob(f"*/{name}"):
+            logs[str(path.relative_to(project))] = path.read_text(errors="replace")[-1500:]
+    return logs
+
+
 def _run(
     bin_dir: Path, args: list[str], cwd: Path, timeout: float = RUN_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
@@ -144,7 +154,7 @@ def test_a_project_written_by_init_runs_as_written(installed: Path, tmp_path: Pa
     result = _run(installed, [str(installed / "pytest"), "--zdm-gate=1", "-p", "no:cacheprovider"], project)
     gate = json.loads((project / "reports" / "gate.json").read_text())
     ours = [c for c in gate["checks"] if c["suite"] == "test_my_application"]
-    assert ours and ours[0]["outcome"] == "passed", (ours, result.stdout[-6000:])
+    assert ours and ours[0]["outcome"] == "passed", (ours, result.stdout[-6000:], _run_logs(project))
     assert gate["verdict"] == "PASS", gate["reasons"][:10]
     assert result.returncode == 0, result.stdout[-3000:]
     assert (project / "reports" / "verification.xml").is_file()

@@ -88,6 +88,8 @@ def _watch(run_dir: Path, owner_pid: int | None, owner_started: float | None) ->
     """
     while run_dir.is_dir() and (owner_pid is None or leftovers.process_alive(owner_pid, owner_started)):
         time.sleep(0.5)
+    why = "the run directory was deleted" if not run_dir.is_dir() else f"its owner (pid {owner_pid}) is gone"
+    print(f"pytest-zdm supervisor: stopping the environment: {why}", file=sys.stderr, flush=True)
     os.kill(os.getpid(), signal.SIGTERM)
 
 
