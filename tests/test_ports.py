@@ -97,6 +97,17 @@ def test_two_environments_of_one_process_never_share_a_port() -> None:
     ports.release_ports(first)
 
 
+def test_running_out_of_ports_is_an_error_that_gives_back_what_was_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    few = tuple(ports.free_ports(2))
+    monkeypatch.setattr(ports, "_candidates", lambda: few)
+    with pytest.raises(OSError, match="no 3 free loopback ports"):
+        ports.reserve_ports(3)
+    assert sorted(ports.reserve_ports(2)) == sorted(few), "nothing stayed reserved after the failure"
+    ports.release_ports(few)
+
+
 def test_a_planned_port_someone_listens_on_is_replaced_in_place() -> None:
     with socket.socket() as squatter:
         squatter.bind((ports.LOOPBACK, 0))

@@ -32,7 +32,7 @@ import psutil
 
 LOOPBACK = "127.0.0.1"
 
-_mutex = threading.Lock()
+_mutex = threading.RLock()  # reserve_ports releases what it took when it runs out
 _state: dict[str, object] = {"pid": None, "fd": None}
 _reserved: set[int] = set()  # ports this process holds a lock on
 
