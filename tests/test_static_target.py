@@ -37,24 +37,40 @@ NOT_PASSED = ("FAILED", "ERROR")
 
 
 @pytest.fixture(scope="module")
-def static_login(origin_session: Any, target_session: Any) -> Iterator[Credentials]:
+def own_sessions(zdm_env: Any) -> Iterator[tuple[Any, Any]]:
+    """Sessions of this module's own to origin and target (closed at its end).
+
+    Not the run's shared sessions: this module's fixtures may be set up last in a worker, right after
+    destructive checks, and the CI once saw the shared origin session there with no host to send to
+    (NoHostAvailable with no error per host) although the node had never stopped.
+    """
+    clients = [zdm_env.connect(cluster) for cluster in ("origin", "target")]
+    try:
+        yield clients[0].session, clients[1].session
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def static_login(own_sessions: tuple[Any, Any]) -> Iterator[Credentials]:
     """A login of its own on both clusters, with a password distinctive enough to search every output for."""
     login = Credentials(f"zdm_static_{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}")
-    for session in (origin_session, target_session):
+    for session in own_sessions:
         session.execute(
             f"CREATE ROLE {login.username} WITH PASSWORD = %s AND LOGIN = true AND SUPERUSER = true",
             (login.password,),
         )
     yield login
-    for session in (origin_session, target_session):
+    for session in own_sessions:
         session.execute(f"DROP ROLE IF EXISTS {login.username}")
 
 
 @pytest.fixture(scope="module")
-def user_table(origin_session: Any, target_session: Any) -> Iterator[str]:
+def user_table(own_sessions: tuple[Any, Any]) -> Iterator[str]:
     """A table that is not the framework's (as on a real deployment), with rows on both clusters."""
     keyspace = f"static_app_{uuid.uuid4().hex[:8]}"
-    for session in (origin_session, target_session):
+    for session in own_sessions:
         session.execute(f"CREATE KEYSPACE {keyspace} WITH replication = {keyspaces.SIMPLE_RF1}")
         session.execute(f"CREATE TABLE {keyspace}.accounts (id int PRIMARY KEY, owner text)")
         for i in range(20):
@@ -63,7 +79,7 @@ def user_table(origin_session: Any, target_session: Any) -> Iterator[str]:
                 (i, f"owner-{i}", 1000 + i),
             )
     yield f"{keyspace}.accounts"
-    for session in (origin_session, target_session):
+    for session in own_sessions:
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")  # the test's own keyspace
 
 
