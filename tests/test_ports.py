@@ -8,6 +8,7 @@ even stays up when it cannot bind its metrics port).
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -32,6 +33,15 @@ from pytest_zdm.targets.local.proxy import ZdmProxyProcess
 def _ephemeral_range() -> tuple[int, int]:
     low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
     return int(low), int(high)
+
+
+@contextlib.contextmanager
+def _listening() -> Iterator[int]:
+    """A socket of this process listening on a loopback port the kernel picks; yields the port."""
+    with socket.socket() as sock:
+        sock.bind((ports.LOOPBACK, 0))
+        sock.listen()
+        yield sock.getsockname()[1]
 
 
 def test_ports_come_from_outside_the_kernels_ephemeral_range() -> None:
@@ -109,10 +119,7 @@ def test_running_out_of_ports_is_an_error_that_gives_back_what_was_taken(
 
 
 def test_a_planned_port_someone_listens_on_is_replaced_in_place() -> None:
-    with socket.socket() as squatter:
-        squatter.bind((ports.LOOPBACK, 0))
-        squatter.listen()
-        taken = squatter.getsockname()[1]
+    with _listening() as taken:
         planned = ports.free_ports(2)
         got = ports.reserve_ports(3, prefer=[planned[0], taken, planned[1]])
         try:
@@ -123,10 +130,7 @@ def test_a_planned_port_someone_listens_on_is_replaced_in_place() -> None:
 
 
 def test_held_by_tells_the_listening_process_from_any_other() -> None:
-    with socket.socket() as listener:
-        listener.bind((ports.LOOPBACK, 0))
-        listener.listen()
-        port = listener.getsockname()[1]
+    with _listening() as port:
         assert ports.held_by(os.getpid(), port)
         assert not ports.held_by(os.getppid(), port)
         assert ports.holder(port).startswith(f"pid {os.getpid()} ")
@@ -135,10 +139,7 @@ def test_held_by_tells_the_listening_process_from_any_other() -> None:
 
 def test_a_process_whose_port_a_stranger_serves_is_never_ready(tmp_path: Path) -> None:
     """The seeded fault for the check below: readiness says yes, but the port is not the process's."""
-    with socket.socket() as stranger:
-        stranger.bind((ports.LOOPBACK, 0))
-        stranger.listen()
-        port = stranger.getsockname()[1]
+    with _listening() as port:  # a stranger serving the port
         proc = LoggedProcess(
             ["sleep", "600"], log_path=tmp_path / "sleep.log", ready=lambda: True, timeout=20,
             env={"PATH": os.environ["PATH"]}, listens_on={"service": port},
