@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from pytest_zdm.environment import ZdmEnv, start_or_attach, stop_environment
 from pytest_zdm.runtime import leftovers
+from pytest_zdm.runtime.wait import wait_until
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets.local import LocalTarget
 
@@ -98,9 +100,25 @@ def render_report(project: Path, *args: str) -> Path:
     return project / "reports" / "allure-report"
 
 
-def open_report(report: Path, address: str = "") -> str:
-    """The DOM of the report's ``index.html`` opened from disk (``file://``), at ``address`` (``#...``)."""
-    return chromium("--dump-dom", (report / "index.html").resolve().as_uri() + address)
+def open_report(report: Path, address: str = "", *, drawn: str | None = None) -> str:
+    """The DOM of the report's ``index.html`` opened from disk (``file://``), at ``address`` (``#...``).
+
+    ``drawn`` is a pattern the page shows once Allure has drawn it (a chart, a test's page): the DOM is
+    dumped when Chromium's virtual time runs out, which on a loaded machine can come before the
+    application has drawn its widgets from the embedded data, so the page is opened again (three times at
+    most) until the pattern is there; the last DOM is returned either way, for the check to judge.
+    """
+    uri = (report / "index.html").resolve().as_uri() + address
+    if drawn is None:
+        return chromium("--dump-dom", uri)
+    doms: list[str] = []
+
+    def opened() -> bool:
+        doms.append(chromium("--dump-dom", uri))
+        return bool(re.search(drawn, doms[-1])) or len(doms) == 3
+
+    wait_until(opened, timeout=600, interval=1, what=f"report page {address or '/'} drawn")
+    return doms[-1]
 
 
 def screenshot(report: Path, address: str, name: str) -> Path:

@@ -214,7 +214,7 @@ def test_a_failed_checks_evidence_is_one_click_away(rendered):
     row = page[page.index("test_insert_simple_statement") :]
     link = re.search(r'href="(#testresult/[^"]+)">evidence<', row)
     assert link, "no evidence link on the failed check's row"
-    evidence = open_report(rendered, link.group(1))
+    evidence = open_report(rendered, link.group(1), drawn="write k=1 missing on a cluster")
     assert 'data-zdm-view="allure"' in evidence
     assert "write k=1 missing on a cluster" in evidence
     assert "partial_write" in evidence, "the check's attachment is listed on its page"
@@ -222,10 +222,11 @@ def test_a_failed_checks_evidence_is_one_click_away(rendered):
 
 
 def test_the_overview_shows_counts_not_a_pass_percentage(rendered):
-    overview = open_report(rendered, "#overview")
+    overview = open_report(rendered, "#overview", drawn='class="chart__caption"')
     assert 'data-zdm-view="allure"' in overview
     caption = re.search(r'class="chart__caption"[^>]*>([^<]*)<', overview)
-    assert caption is not None, "no donut on the overview"
+    widgets = re.findall(r'data-id="([^"]+)"', overview)
+    assert caption is not None, f"no donut on the overview (widgets on the page: {widgets})"
     stats = _embedded(rendered).json("widgets/summary.json")["statistic"]
     assert stats["skipped"] >= 1 and stats["passed"] >= 1, stats
     assert caption.group(1) == f"{stats['passed']}/{stats['total']}", (caption.group(1), stats)

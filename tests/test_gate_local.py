@@ -132,7 +132,7 @@ def test_a_seeded_fault_fails_the_gate_naming_the_check(gate_env, tmp_path):
     row = page[page.index("<strong>test_proxy_routing_matches_the_phase</strong>") :]
     link = re.search(r'href="(#testresult/[^"]+)">evidence<', row)
     assert link, "no evidence link on the failed check's row"
-    evidence = open_report(report, link.group(1))
+    evidence = open_report(report, link.group(1), drawn="log tail: proxy")
     assert "ZDM_PRIMARY_CLUSTER" in evidence or "primary" in evidence.lower()
     assert "log tail: proxy" in evidence
     screenshot(report, "", "signoff-real-fail.png")
