@@ -43,6 +43,12 @@ def _down(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def _started(pid: int) -> float:
+    started = leftovers.process_started(pid)
+    assert started is not None, f"pid {pid} is gone"
+    return started
+
+
 def _alive(proc: subprocess.Popen[bytes]) -> bool:
     time.sleep(0.3)
     return proc.poll() is None
@@ -61,7 +67,7 @@ def _run_dir(tmp_path: Path, supervisor_pid: str) -> Path:
 def test_down_spares_a_process_that_reused_the_supervisors_pid(
     tmp_path: Path, innocent: subprocess.Popen[bytes], recorded: str
 ) -> None:
-    started = psutil.Process(innocent.pid).create_time()
+    started = _started(innocent.pid)
     text = str(innocent.pid)
     if recorded == "pid and start time":  # the pid matches, the start time does not: a reused pid
         text = json.dumps({"pid": innocent.pid, "started": started - 3600})
@@ -77,7 +83,7 @@ def test_down_all_spares_a_registry_entry_whose_start_time_differs(
     tmp_path: Path, innocent: subprocess.Popen[bytes]
 ) -> None:
     cache = tmp_path / "cache"
-    started = psutil.Process(innocent.pid).create_time()
+    started = _started(innocent.pid)
     run_dir = _run_dir(tmp_path, json.dumps({"pid": innocent.pid, "started": started - 3600}))
     entry = leftovers.LiveEntry(str(run_dir), innocent.pid, started - 3600, owner_pid=None, keep=True)
     leftovers.register(cache, entry)
@@ -91,7 +97,7 @@ def test_down_all_spares_a_process_with_the_right_start_time_that_is_no_supervis
 ) -> None:
     """Start times have a resolution of a clock tick: the command line must be a supervisor's of that run."""
     cache = tmp_path / "cache"
-    started = psutil.Process(innocent.pid).create_time()
+    started = _started(innocent.pid)
     run_dir = _run_dir(tmp_path, json.dumps({"pid": innocent.pid, "started": started}))
     leftovers.register(cache, leftovers.LiveEntry(str(run_dir), innocent.pid, started, None, keep=True))
     result = _down("--all", cache=cache)
@@ -124,12 +130,54 @@ def test_the_identity_check_knows_its_own_supervisor(tmp_path: Path) -> None:
         # pytest's own (the CI saw that once). A supervisor's identity is checked long after its exec.
         wait_until(lambda: leftovers.SUPERVISOR_MODULE in psutil.Process(proc.pid).cmdline(), timeout=10,
                    what="the child's exec")  # fmt: skip
-        started = psutil.Process(proc.pid).create_time()
+        started = _started(proc.pid)
         assert leftovers.Identity.of_supervisor(proc.pid, started, run_dir).alive()
+        wall_clock = psutil.Process(proc.pid).create_time()  # as earlier versions recorded it
+        assert leftovers.Identity.of_supervisor(proc.pid, wall_clock, run_dir).alive()
         assert leftovers.Identity.of_supervisor(proc.pid, None, run_dir).alive()
         assert not leftovers.Identity.of_supervisor(proc.pid, started - 5, run_dir).alive()
         assert not leftovers.Identity.of_supervisor(proc.pid, started, tmp_path / "other").alive()
         assert not leftovers.Identity.of_supervisor(os.getpid(), None, run_dir).alive()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_step_of_the_wall_clock_does_not_make_a_live_process_look_gone(
+    innocent: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The supervisor checks its owner every half second: an NTP step must not stop the environment.
+
+    Linux recomputes the boot time it reports (``btime``) from the wall clock, so after a step every
+    process's ``create_time()`` moves with it. The step is seeded where psutil reads the boot time; with
+    start times taken from ``create_time()`` (as before) the owner looked gone after it.
+    """
+    import psutil._pslinux as pslinux
+
+    started = _started(innocent.pid)
+    before = psutil.Process(innocent.pid).create_time()
+    stepped = pslinux.boot_time() + 5.0
+    monkeypatch.setattr(pslinux, "boot_time", lambda: stepped)
+    assert psutil.Process(innocent.pid).create_time() - before == pytest.approx(5.0), "the step is seeded"
+    assert leftovers.process_alive(innocent.pid, started)
+    assert leftovers.process_started(innocent.pid) == started
+    assert not leftovers.process_alive(innocent.pid, started - 1.0), "another start is still told apart"
+
+
+def test_a_start_time_is_read_past_a_command_name_with_spaces_and_parentheses(tmp_path: Path) -> None:
+    """``/proc/PID/stat`` puts the command name, which a process may set to anything, before the fields."""
+    code = (
+        "import ctypes, sys, time; "
+        "ctypes.CDLL(None).prctl(15, b'x) 1 2 (y', 0, 0, 0); "  # PR_SET_NAME
+        "sys.stdout.write('named\\n'); sys.stdout.flush(); time.sleep(600)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"named\n"
+        assert psutil.Process(proc.pid).name() == "x) 1 2 (y"
+        by_psutil = psutil.Process(proc.pid).create_time() - psutil.boot_time()
+        assert _started(proc.pid) == pytest.approx(by_psutil, abs=0.02)
+        assert leftovers.process_alive(proc.pid, _started(proc.pid))
     finally:
         proc.kill()
         proc.wait()

@@ -29,7 +29,9 @@ class Identity:
     A pid alone names whatever process holds it now: after a reboot, or long after a run directory was
     left behind, that is someone else's process. Before the framework signals a pid it checks that the
     process still is the one it started: same start time (when recorded) and, for a supervisor, the
-    command line of a supervisor of that very run directory.
+    command line of a supervisor of that very run directory. The start time is the kernel's, counted
+    from boot (see :func:`process_started`), so a step of the wall clock does not make a live owner look
+    gone.
     """
 
     pid: int
@@ -47,7 +49,7 @@ class Identity:
             proc = psutil.Process(self.pid)
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
-            if self.started is not None and abs(proc.create_time() - self.started) >= 1.0:
+            if self.started is not None and not _started_at(proc, self.started):
                 return None
             if self.run_dir is not None and not _supervises(proc, self.run_dir):
                 return None
@@ -69,6 +71,14 @@ class Identity:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return False
         return True
+
+
+def _started_at(proc: psutil.Process, recorded: float) -> bool:
+    """Whether ``proc`` started at ``recorded`` (seconds since boot; epoch seconds from older versions)."""
+    if recorded > _EPOCH_RECORDS:  # written by a version that recorded the wall-clock start
+        return abs(proc.create_time() - recorded) < 1.0
+    started = process_started(proc.pid)
+    return started is not None and abs(started - recorded) < _TICK_TOLERANCE
 
 
 def _supervises(proc: psutil.Process, run_dir: str) -> bool:
@@ -173,13 +183,32 @@ def unregister(path: Path) -> None:
 
 
 def current_process_started() -> float:
-    """Start time of this process as psutil reports it (the registry's guard against PID reuse)."""
-    return float(psutil.Process(os.getpid()).create_time())
+    """Start time of this process (see :func:`process_started`): the registry's guard against PID reuse."""
+    started = process_started(os.getpid())
+    assert started is not None  # this process exists
+    return started
 
 
-def process_started(pid: int) -> float | None:
-    """Start time of ``pid``, or None if it does not exist."""
+def process_started(pid: int, procfs: str = "/proc") -> float | None:
+    """When ``pid`` started, in seconds since boot, or None if it does not exist.
+
+    Read from the kernel's ``starttime`` (``/proc/PID/stat``, clock ticks since boot), which never
+    changes for a process. psutil's ``create_time()`` adds the boot time, which Linux recomputes from the
+    wall clock, so an NTP step moves it: the supervisor checks its owner every half second and would take
+    a live owner for gone (and stop the environment) after a step of a second.
+    """
     try:
-        return float(psutil.Process(pid).create_time())
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        stat = Path(procfs, str(pid), "stat").read_text()
+    except OSError:  # no such process (or no procfs)
         return None
+    # Fields after the command name, which is in parentheses and may hold spaces and parentheses itself:
+    # state is field 3, starttime field 22.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[22 - 3]) / _CLOCK_TICKS
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: Start times above this are wall-clock (epoch) seconds recorded by earlier versions (2001 on).
+_EPOCH_RECORDS = 1e9
+#: Two reads of one process's start give the same ticks; half a tick absorbs float rounding.
+_TICK_TOLERANCE = 0.5 / _CLOCK_TICKS
