@@ -33,6 +33,7 @@ from pytest_zdm.runtime import leftovers
 from pytest_zdm.runtime.ports import free_ports
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets.docker.containers import (
+    LEGACY_SUPERVISOR_LABEL,
     RUN_DIR_LABEL,
     SUPERVISOR_LABEL,
     CassandraContainer,
@@ -221,15 +222,21 @@ def test_a_node_that_cannot_start_fails_early_with_its_log(
 def test_containers_of_a_dead_supervisor_are_removed_and_live_ones_kept(
     docker_client, cassandra_image, tmp_path
 ):
+    """Live: labelled by this release, or (a container of release 0.1 on the same engine) with its wall-clock
+    label only. Each label this release writes keeps the container for the release that reads it."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
+    labels = owner_labels(tmp_path)
+    owners = {
+        "dead": {SUPERVISOR_LABEL: f"{dead.pid}:1.0"},
+        "live": labels,
+        "live-legacy": {LEGACY_SUPERVISOR_LABEL: labels[LEGACY_SUPERVISOR_LABEL]},
+    }
     created = []
-    for owner, name in ((f"{dead.pid}:1.0", "dead"), (owner_labels(tmp_path)[SUPERVISOR_LABEL], "live")):
+    for name, owner in owners.items():
         container = DockerContainer(cassandra_image).with_name(f"pytest-zdm-test-orphan-{name}-{os.getpid()}")
         container.with_kwargs(
-            entrypoint=["sleep", "120"],
-            network="host",
-            labels={RUN_DIR_LABEL: str(tmp_path), SUPERVISOR_LABEL: owner},
+            entrypoint=["sleep", "120"], network="host", labels={**owner, RUN_DIR_LABEL: str(tmp_path)}
         )
         created.append(container.start())
     try:
@@ -237,6 +244,7 @@ def test_containers_of_a_dead_supervisor_are_removed_and_live_ones_kept(
         assert any("orphan-dead" in line for line in removed), removed
         assert _gone(docker_client, f"pytest-zdm-test-orphan-dead-{os.getpid()}")
         assert not _gone(docker_client, f"pytest-zdm-test-orphan-live-{os.getpid()}")
+        assert not _gone(docker_client, f"pytest-zdm-test-orphan-live-legacy-{os.getpid()}")
     finally:
         for container in created:
             with contextlib.suppress(docker.errors.NotFound):

@@ -243,6 +243,35 @@ def test_a_kept_environment_stops_when_its_run_directory_is_deleted(pytester):
     assert leftovers.marked_processes(marker) == []
 
 
+def test_a_shared_session_that_does_not_come_back_after_a_destructive_check_is_named(pytester):
+    """A destructive check that leaves a node down: the next check fails with the driver's "no host
+    available", and the warnings summary says which shared session did not come back, and after which
+    check (without it, nothing linked that failure to the check before)."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.zdm_destructive  # run last, in this order
+
+        def test_leaves_origin_down(zdm_env, origin_session, target_session):
+            zdm_env.stop_node("origin")
+
+        def test_next(origin_session):
+            origin_session.execute("SELECT release_version FROM system.local")
+        """
+    )
+    result = _pytest(pytester, "--zdm-startup-timeout=90", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1, warnings=1)
+    result.stdout.fnmatch_lines([
+        "*warnings summary*",
+        "*::test_leaves_origin_down",
+        "*EnvironmentNotBack: the run's shared origin session did not answer within 90s after a destructive "
+        "check; checks after it that use the origin session may fail for that",
+    ])  # fmt: skip
+    assert "shared target session" not in result.stdout.str(), "the target session came back"
+    assert wait_no_leftovers(run_dirs(pytester.path)[-1]) == []
+
+
 def _exercise_controls(env: ZdmEnv) -> None:
     """Restart the proxy, pause and stop a node: readiness and clients follow what really happened."""
     client = env.connect("proxy")

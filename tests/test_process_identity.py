@@ -7,6 +7,7 @@ its start time did not match. The stand-in for the innocent process here is an u
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -70,7 +71,7 @@ def test_down_spares_a_process_that_reused_the_supervisors_pid(
     started = _started(innocent.pid)
     text = str(innocent.pid)
     if recorded == "pid and start time":  # the pid matches, the start time does not: a reused pid
-        text = json.dumps({"pid": innocent.pid, "started": started - 3600})
+        text = json.dumps({"pid": innocent.pid, "since_boot": started - 3600})
     run_dir = _run_dir(tmp_path, text)
     result = _down(str(run_dir), cache=tmp_path / "cache")
     assert _alive(innocent), f"down killed an unrelated process: {result.stdout} {result.stderr}"
@@ -84,7 +85,7 @@ def test_down_all_spares_a_registry_entry_whose_start_time_differs(
 ) -> None:
     cache = tmp_path / "cache"
     started = _started(innocent.pid)
-    run_dir = _run_dir(tmp_path, json.dumps({"pid": innocent.pid, "started": started - 3600}))
+    run_dir = _run_dir(tmp_path, json.dumps({"pid": innocent.pid, "since_boot": started - 3600}))
     entry = leftovers.LiveEntry(str(run_dir), innocent.pid, started - 3600, owner_pid=None, keep=True)
     leftovers.register(cache, entry)
     result = _down("--all", cache=cache)
@@ -98,12 +99,51 @@ def test_down_all_spares_a_process_with_the_right_start_time_that_is_no_supervis
     """Start times have a resolution of a clock tick: the command line must be a supervisor's of that run."""
     cache = tmp_path / "cache"
     started = _started(innocent.pid)
-    run_dir = _run_dir(tmp_path, json.dumps({"pid": innocent.pid, "started": started}))
+    run_dir = _run_dir(tmp_path, json.dumps({"pid": innocent.pid, "since_boot": started}))
     leftovers.register(cache, leftovers.LiveEntry(str(run_dir), innocent.pid, started, None, keep=True))
     result = _down("--all", cache=cache)
     assert _alive(innocent), f"down --all killed an unrelated process: {result.stdout}"
     result = _down(str(run_dir), cache=cache)
     assert _alive(innocent), f"down killed an unrelated process: {result.stdout}"
+
+
+@dataclasses.dataclass(frozen=True)
+class _EntryOfRelease01:
+    """The registry entry as release 0.1 reads it (``LiveEntry(**json)``, a wall-clock start)."""
+
+    run_dir: str
+    supervisor_pid: int
+    supervisor_started: float
+    owner_pid: int | None
+    keep: bool
+
+
+def test_the_registry_is_shared_safely_with_release_0_1(
+    tmp_path: Path, innocent: subprocess.Popen[bytes]
+) -> None:
+    """One machine, two releases, one registry: neither may take the other's live supervisor for dead.
+
+    Release 0.1 compares a wall-clock start; given this release's start since boot it would kill a live
+    environment. It cannot read this release's entry (and skips what it cannot read); this release reads
+    0.1's entries and matches their wall-clock start.
+    """
+    cache = tmp_path / "cache"
+    run_dir = _run_dir(tmp_path, str(innocent.pid))
+    written = leftovers.register(
+        cache, leftovers.LiveEntry(str(run_dir), innocent.pid, _started(innocent.pid), None, keep=True)
+    )
+    with pytest.raises(TypeError):
+        _EntryOfRelease01(**json.loads(written.read_text()))
+    written.unlink()
+    legacy = leftovers.registry_dir(cache) / f"{innocent.pid}-1.json"
+    wall_clock = psutil.Process(innocent.pid).create_time()
+    legacy.write_text(
+        json.dumps(dataclasses.asdict(_EntryOfRelease01(str(run_dir), innocent.pid, wall_clock, None, True)))
+    )
+    [(_, entry)] = leftovers.entries(cache)
+    assert leftovers.process_alive(entry.supervisor_pid, entry.supervisor_since_boot)
+    assert leftovers.sweep(cache) == [] and legacy.exists(), "a live 0.1 entry was swept"
+    assert _alive(innocent)
 
 
 def test_stop_environment_and_attach_never_take_a_stranger_for_the_supervisor(

@@ -117,7 +117,8 @@ def _spawn_and_wait(
         proc.stdin.close()
     _SPAWNED[str(run_dir)] = proc
     started = leftovers.process_started(proc.pid)
-    (run_dir / "supervisor.pid").write_text(json.dumps({"pid": proc.pid, "started": started}))
+    # "since_boot", not "started": an earlier release's `down` would compare it as a wall-clock time.
+    (run_dir / "supervisor.pid").write_text(json.dumps({"pid": proc.pid, "since_boot": started}))
     progress_log = run_dir / "progress.log"
     relayed = [0]
 
@@ -187,7 +188,7 @@ def supervisor_identity(run_dir: Path) -> leftovers.Identity | None:
     try:
         text = (run_dir / "supervisor.pid").read_text().strip()
         record: dict[str, Any] = json.loads(text) if text.startswith("{") else {"pid": text}
-        pid, started = int(record["pid"]), record.get("started")
+        pid, started = int(record["pid"]), record.get("since_boot", record.get("started"))
     except (OSError, ValueError, TypeError, KeyError):
         return None
     return leftovers.Identity.of_supervisor(pid, float(started) if started is not None else None, run_dir)

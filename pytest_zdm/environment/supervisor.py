@@ -122,7 +122,7 @@ class Supervisor:
             leftovers.LiveEntry(
                 run_dir=str(self.run_dir),
                 supervisor_pid=os.getpid(),
-                supervisor_started=leftovers.current_process_started(),
+                supervisor_since_boot=leftovers.current_process_started(),
                 owner_pid=self.owner_pid,
                 keep=self.keep,
             ),

@@ -62,12 +62,12 @@ def zdm_env(request: pytest.FixtureRequest) -> ZdmEnv:
 
 def _session(config: pytest.Config, env: ZdmEnv, cluster: str) -> Iterator[Any]:
     client = env.connect(cluster)
-    sessions = config.stash.setdefault(SESSIONS_KEY, [])
-    sessions.append(client.session)
+    sessions = config.stash.setdefault(SESSIONS_KEY, {})
+    sessions[cluster] = client.session
     try:
         yield client.session
     finally:
-        sessions.remove(client.session)
+        sessions.pop(cluster, None)
         client.close()
 
 

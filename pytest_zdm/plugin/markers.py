@@ -7,6 +7,7 @@ when the proxy is not stable; a check that needs a control the target lacks is s
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,19 +61,25 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     ctx = item.config.stash[RUN_KEY]
     destructive = item.get_closest_marker("zdm_destructive") is not None
     with disruption.hold(Path(ctx.run_dir) / "disruption.lock", exclusive=destructive):
-        _catch_up_with_disruptions(item.config, ctx.baseline_path)
+        _catch_up_with_disruptions(item, ctx.baseline_path)
         result = yield
         if destructive:
-            _wait_sessions_back(item.config)
+            _wait_sessions_back(item)
             env = item.config.stash.get(ENV_KEY, None)
             if isinstance(env, ZdmEnv):
-                stability.save(stability.take_baseline(env), ctx.baseline_path)
-                item.config.stash[SEEN_BASELINE_KEY] = ctx.baseline_path.stat().st_mtime_ns
+                try:
+                    baseline = stability.take_baseline(env)
+                except ZdmError as exc:  # the environment itself is gone (its supervisor killed, ...)
+                    _warn(item, f"after a destructive check: {exc}")
+                else:
+                    stability.save(baseline, ctx.baseline_path)
+                    item.config.stash[SEEN_BASELINE_KEY] = ctx.baseline_path.stat().st_mtime_ns
         return result
 
 
-def _catch_up_with_disruptions(config: pytest.Config, baseline: Path) -> None:
+def _catch_up_with_disruptions(item: pytest.Item, baseline: Path) -> None:
     """If another process ran a destructive check since this one last looked, let its sessions reconnect."""
+    config = item.config
     try:
         stamp = baseline.stat().st_mtime_ns
     except FileNotFoundError:
@@ -80,18 +87,41 @@ def _catch_up_with_disruptions(config: pytest.Config, baseline: Path) -> None:
     seen = config.stash.get(SEEN_BASELINE_KEY, None)
     config.stash[SEEN_BASELINE_KEY] = stamp
     if seen is not None and seen != stamp:
-        _wait_sessions_back(config)
+        _wait_sessions_back(item)
 
 
-def _wait_sessions_back(config: pytest.Config, timeout: float = 120.0) -> None:
+class EnvironmentNotBack(pytest.PytestWarning):
+    """After a destructive check, the environment (or a shared session to it) did not answer again.
+
+    The checks after it then fail with what the driver or the controls say; this names the check after
+    which that began.
+    """
+
+
+def _wait_sessions_back(item: pytest.Item) -> None:
     """After a destructive check, wait until the run's shared sessions answer again.
 
     They reconnect by themselves every second; waiting here keeps the next check from starting against a
-    half-recovered environment.
+    half-recovered environment. One that does not answer in time is a warning recorded on the check just
+    run (pytest's warnings summary, xdist workers' included): the checks after it that use the session
+    then fail with the driver's "no host available", and the warning says where that came from.
     """
+    settings = item.config.stash.get(SETTINGS_KEY, None)
+    timeout = settings.zdm_startup_timeout if settings is not None else 240.0
     deadline = time.monotonic() + timeout
-    for session in config.stash.get(SESSIONS_KEY, []):
-        poll_answers(session, timeout=deadline - time.monotonic())
+    for name, session in list(item.config.stash.get(SESSIONS_KEY, {}).items()):
+        if not poll_answers(session, timeout=deadline - time.monotonic()):
+            _warn(
+                item,
+                f"the run's shared {name} session did not answer within {timeout:.0f}s after a destructive "
+                f"check; checks after it that use the {name} session may fail for that",
+            )
+
+
+def _warn(item: pytest.Item, message: str) -> None:
+    """An :class:`EnvironmentNotBack` warning located at ``item`` (not at this module's line)."""
+    path, line, _ = item.location
+    warnings.warn_explicit(EnvironmentNotBack(message), EnvironmentNotBack, path, (line or 0) + 1)
 
 
 def poll_answers(session: Any, *, timeout: float) -> bool:

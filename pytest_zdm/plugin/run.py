@@ -36,7 +36,8 @@ RUN_KEY = pytest.StashKey["RunContext"]()
 
 ENV_KEY = pytest.StashKey["ZdmEnv | ZdmError"]()
 
-SESSIONS_KEY = pytest.StashKey[list[Any]]()
+#: The run's shared driver sessions, by what they reach (origin, target, proxy).
+SESSIONS_KEY = pytest.StashKey[dict[str, Any]]()
 
 SUMMARY_KEY = pytest.StashKey[VerificationSummary]()
 

@@ -94,17 +94,31 @@ def _supervises(proc: psutil.Process, run_dir: str) -> bool:
 
 @dataclass(frozen=True)
 class LiveEntry:
-    """One supervisor that was alive when it registered."""
+    """One supervisor that was alive when it registered.
+
+    The registry is shared by every pytest-zdm on the machine, older releases included. Its start time is
+    kept as ``supervisor_since_boot``: a release that recorded (and compares) wall-clock start times
+    (``supervisor_started``, 0.1) cannot read such an entry and leaves it alone, instead of taking the
+    supervisor for dead and killing its environment; entries of those releases are still read here.
+    """
 
     run_dir: str
     supervisor_pid: int
-    supervisor_started: float
+    supervisor_since_boot: float
     owner_pid: int | None
     keep: bool
 
     def identity(self) -> Identity:
         """The supervisor this entry names, as it must still be to be signalled."""
-        return Identity.of_supervisor(self.supervisor_pid, self.supervisor_started, self.run_dir)
+        return Identity.of_supervisor(self.supervisor_pid, self.supervisor_since_boot, self.run_dir)
+
+    @classmethod
+    def from_json(cls, text: str) -> LiveEntry:
+        """An entry as written by this or an earlier release."""
+        fields = json.loads(text)
+        if "supervisor_started" in fields:  # an earlier release: a wall-clock start, told apart by its size
+            fields["supervisor_since_boot"] = fields.pop("supervisor_started")
+        return cls(**fields)
 
 
 def registry_dir(cache_dir: Path) -> Path:
@@ -116,7 +130,7 @@ def register(cache_dir: Path, entry: LiveEntry) -> Path:
     """Record a live supervisor; returns the entry file to remove at a clean stop."""
     directory = registry_dir(cache_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{entry.supervisor_pid}-{int(entry.supervisor_started)}.json"
+    path = directory / f"{entry.supervisor_pid}-{int(entry.supervisor_since_boot)}.json"
     path.write_text(json.dumps(asdict(entry)))
     return path
 
@@ -126,7 +140,7 @@ def entries(cache_dir: Path) -> list[tuple[Path, LiveEntry]]:
     found = []
     for path in sorted(registry_dir(cache_dir).glob("*.json")):
         try:
-            found.append((path, LiveEntry(**json.loads(path.read_text()))))
+            found.append((path, LiveEntry.from_json(path.read_text())))
         except (OSError, ValueError, TypeError):
             continue
     return found
@@ -168,7 +182,7 @@ def sweep(cache_dir: Path) -> list[str]:
     cleaned = []
     for path, entry in entries(cache_dir):
         # Alive by pid and start time is enough to spare it: sparing is the safe mistake.
-        if process_alive(entry.supervisor_pid, entry.supervisor_started):
+        if process_alive(entry.supervisor_pid, entry.supervisor_since_boot):
             continue  # alive: it watches its owner and stops by itself
         pids = kill_marked(entry.run_dir)
         if pids:

@@ -222,7 +222,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "zdm_startup_timeout",
-        "seconds allowed for the environment to become ready",
+        "seconds allowed for the environment to become ready (at start, and again after a destructive check)",
         values.seconds,
         lambda _: 240.0,
     ),

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import psutil
 from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
@@ -34,7 +35,11 @@ from pytest_zdm.runtime.ports import LOOPBACK
 from pytest_zdm.runtime.wait import wait_until
 
 RUN_DIR_LABEL = "pytest-zdm.run-dir"
-SUPERVISOR_LABEL = "pytest-zdm.supervisor"
+#: ``pid:start`` of the supervisor, its start in seconds since boot (clock steps do not move it).
+SUPERVISOR_LABEL = "pytest-zdm.supervisor-since-boot"
+#: The same with a wall-clock start, as release 0.1 writes and reads it: kept for a 0.1 on the same
+#: engine, which removes a container whose label it lacks or cannot match.
+LEGACY_SUPERVISOR_LABEL = "pytest-zdm.supervisor"
 CQL_PORT = 9042
 METRICS_PORT = 14001
 _POLL = 0.5
@@ -49,6 +54,7 @@ def owner_labels(run_dir: Path) -> dict[str, str]:
     return {
         RUN_DIR_LABEL: str(run_dir),
         SUPERVISOR_LABEL: f"{os.getpid()}:{leftovers.current_process_started()}",
+        LEGACY_SUPERVISOR_LABEL: f"{os.getpid()}:{psutil.Process().create_time()}",
     }
 
 
@@ -76,7 +82,8 @@ def remove_orphans(client: docker.DockerClient) -> list[str]:
     ]
     for thing in things:
         labels = thing.attrs.get("Labels") or (thing.attrs.get("Config") or {}).get("Labels") or {}
-        pid, _, started = str(labels.get(SUPERVISOR_LABEL, "")).partition(":")
+        owner = labels.get(SUPERVISOR_LABEL) or labels.get(LEGACY_SUPERVISOR_LABEL, "")
+        pid, _, started = str(owner).partition(":")  # a legacy (wall-clock) start is told apart by its size
         try:
             if leftovers.process_alive(int(pid), float(started)):
                 continue
