@@ -106,8 +106,7 @@ def _wait_sessions_back(item: pytest.Item) -> None:
     run (pytest's warnings summary, xdist workers' included): the checks after it that use the session
     then fail with the driver's "no host available", and the warning says where that came from.
     """
-    settings = item.config.stash.get(SETTINGS_KEY, None)
-    timeout = settings.zdm_startup_timeout if settings is not None else 240.0
+    timeout = item.config.stash[SETTINGS_KEY].zdm_startup_timeout
     deadline = time.monotonic() + timeout
     for name, session in list(item.config.stash.get(SESSIONS_KEY, {}).items()):
         if not poll_answers(session, timeout=deadline - time.monotonic()):
