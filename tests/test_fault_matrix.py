@@ -126,6 +126,24 @@ def _ready_or_unanswered(env: ZdmEnv) -> bool:
     return readiness(env.info.proxy_http, timeout=10)[0] in (200, 0)
 
 
+class SeedNotApplied(Exception):
+    """A background seed that never did its damage: its row's checks ran against a healthy environment."""
+
+
+def _baselines(run_dir: Path) -> set[str]:
+    return {p.name for p in run_dir.glob("stability-baseline-*.json")}
+
+
+def _session_began(run_dir: Path, before: set[str], stop: threading.Event) -> bool:
+    """Wait until the suites' session has saved its stability baseline: a file that was not there at seed
+    time (each session has its own). Names, not modification times: a step of the wall clock between the
+    seed and the session's start would have left a time comparison waiting for ever."""
+    while not _baselines(run_dir) - before:
+        if stop.wait(0.2):
+            return False
+    return True
+
+
 def _stall_during_workload(
     pause: Callable[[ZdmEnv], None], resume: Callable[[ZdmEnv], None], seconds: float = 2.0
 ):
@@ -133,22 +151,38 @@ def _stall_during_workload(
 
     A stall that recurs, as a GC-bound or overloaded process stalls: a budget check repeats a measurement
     over budget once (one stalled window on a busy machine is not a verdict), so the fault must be there in
-    both measurements, as a real one would be.
+    both measurements, as a real one would be. A pause that fails is retried a second later (an error would
+    have ended the thread silently, and the row measured a healthy environment); undo raises
+    :class:`SeedNotApplied`, with the errors, when no stall was ever applied.
     """
 
     def seed(env: ZdmEnv, run_dir: Path) -> Callable[[], None]:
         stop = threading.Event()
-        started = time.time()
+        before = _baselines(run_dir)
+        applied: list[float] = []  # when each stall began, seconds after the session's baseline
+        errors: list[str] = []
 
         def stall() -> None:
-            while not any(p.stat().st_mtime > started for p in run_dir.glob("stability-baseline-*.json")):
-                if stop.wait(0.2):
-                    return
+            if not _session_began(run_dir, before, stop):
+                return
+            began = time.monotonic()
             stop.wait(3)  # the keyspace is created, then both workload streams start together
             while not stop.is_set():
-                pause(env)
+                try:
+                    pause(env)
+                except Exception as exc:  # recorded, retried, reported by undo
+                    errors.append(f"pause at +{time.monotonic() - began:.1f}s: {exc}")
+                    stop.wait(1)
+                    continue
+                applied.append(time.monotonic() - began)
                 time.sleep(seconds)
-                resume(env)
+                for _ in range(5):  # a node left frozen would fail every row after this one
+                    try:
+                        resume(env)
+                        break
+                    except Exception as exc:
+                        errors.append(f"resume at +{time.monotonic() - began:.1f}s: {exc}")
+                        time.sleep(1)
                 stop.wait(8 - seconds)
 
         thread = threading.Thread(target=stall, daemon=True)
@@ -157,6 +191,11 @@ def _stall_during_workload(
         def undo() -> None:
             stop.set()
             thread.join(timeout=120)
+            if not applied:
+                why = "; ".join(errors[:5]) or "no error was raised"
+                if not _baselines(run_dir) - before:
+                    why = "the suites' session never saved its stability baseline"
+                raise SeedNotApplied(f"no stall was applied ({why})")
 
         return undo
 
@@ -187,15 +226,14 @@ _hang_proxy = _stall_during_workload(lambda env: _proxy_process(env).suspend(),
 def _restart_loop(env: ZdmEnv, run_dir: Path) -> Callable[[], None]:
     """Restart the proxy every few seconds once the suites' session has taken its stability baseline."""
     stop = threading.Event()
-    started = time.time()
+    before = _baselines(run_dir)
 
     def loop() -> None:
+        if not _session_began(run_dir, before, stop):
+            return
         while not stop.is_set():
-            if any(p.stat().st_mtime > started for p in run_dir.glob("stability-baseline-*.json")):
-                env.restart_proxy()
-                stop.wait(4)
-            else:
-                stop.wait(0.2)
+            env.restart_proxy()
+            stop.wait(4)
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
@@ -369,7 +407,10 @@ def test_every_check_fails_against_a_seeded_fault(matrix_env, tmp_path):
         try:
             results = _run_suites(run_dir, out, fault.args)
         finally:
-            undo()
+            try:
+                undo()
+            except SeedNotApplied as exc:
+                problems.append(f"{fault.name}: the seed did not apply: {exc}")
         table[fault.name] = results
         if fault.name == "healthy":
             bad = {k: v for k, v in results.items() if v[0] in NOT_PASSED}

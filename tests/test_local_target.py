@@ -19,6 +19,7 @@ import pytest
 
 from pytest_zdm.assertions import wait_until
 from pytest_zdm.environment import ZdmEnv, attach
+from pytest_zdm.errors import ControlError
 from pytest_zdm.proxy.health import readiness
 from pytest_zdm.runtime import leftovers
 
@@ -290,6 +291,8 @@ def _exercise_controls(env: ZdmEnv) -> None:
             timeout=60,
             what="target DOWN",
         )
+        with pytest.raises(ControlError, match="pause_node target: the node is not running"):
+            env.pause_node("target")  # was a silent no-op: a fault seeded this way froze nothing
         env.start_node("target")
         wait_until(lambda: readiness(env.info.proxy_http)[0] == 200, timeout=60, what="readiness back to 200")
         assert "Starting ZDM proxy" in env.proxy_logs()

@@ -66,6 +66,8 @@ class NodeAndProxyControls:
         elif verb is Control.START_NODE:
             if not node.running():
                 self._start_node(cluster, node)
+        elif not node.running():  # a signal to no process froze nothing: the caller must know
+            raise ControlError(f"{verb.value} {cluster}: the node is not running (start_node first)")
         elif verb is Control.PAUSE_NODE:
             node.pause()
         else:
