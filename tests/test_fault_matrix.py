@@ -144,6 +144,14 @@ def _session_began(run_dir: Path, before: set[str], stop: threading.Event) -> bo
     return True
 
 
+def _not_applied(what: str, errors: list[str], run_dir: Path, before: set[str]) -> SeedNotApplied:
+    """Why a background seed did nothing: the session it waits for never began, or its errors."""
+    why = "; ".join(errors[:5]) or "no error was raised"
+    if not _baselines(run_dir) - before:
+        why = "the suites' session never saved its stability baseline"
+    return SeedNotApplied(f"{what} ({why})")
+
+
 def _stall_during_workload(
     pause: Callable[[ZdmEnv], None], resume: Callable[[ZdmEnv], None], seconds: float = 2.0
 ):
@@ -192,10 +200,7 @@ def _stall_during_workload(
             stop.set()
             thread.join(timeout=120)
             if not applied:
-                why = "; ".join(errors[:5]) or "no error was raised"
-                if not _baselines(run_dir) - before:
-                    why = "the suites' session never saved its stability baseline"
-                raise SeedNotApplied(f"no stall was applied ({why})")
+                raise _not_applied("no stall was applied", errors, run_dir, before)
 
         return undo
 
@@ -224,15 +229,24 @@ _hang_proxy = _stall_during_workload(lambda env: _proxy_process(env).suspend(),
 
 
 def _restart_loop(env: ZdmEnv, run_dir: Path) -> Callable[[], None]:
-    """Restart the proxy every few seconds once the suites' session has taken its stability baseline."""
+    """Restart the proxy every few seconds once the suites' session has taken its stability baseline.
+
+    A restart that fails is recorded and tried again; undo raises :class:`SeedNotApplied` when none
+    succeeded (the row's checks then ran against a steady proxy).
+    """
     stop = threading.Event()
     before = _baselines(run_dir)
+    restarts: list[int] = []
+    errors: list[str] = []
 
     def loop() -> None:
         if not _session_began(run_dir, before, stop):
             return
         while not stop.is_set():
-            env.restart_proxy()
+            try:
+                restarts.append(int(env.restart_proxy()["starts"]))
+            except Exception as exc:  # recorded, retried, reported by undo
+                errors.append(str(exc))
             stop.wait(4)
 
     thread = threading.Thread(target=loop, daemon=True)
@@ -242,6 +256,8 @@ def _restart_loop(env: ZdmEnv, run_dir: Path) -> Callable[[], None]:
         stop.set()
         thread.join()
         env.restart_proxy()
+        if not restarts:
+            raise _not_applied("the proxy was never restarted", errors, run_dir, before)
 
     return undo
 
