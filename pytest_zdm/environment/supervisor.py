@@ -26,6 +26,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Listener
 from pathlib import Path
 from types import FrameType
@@ -161,27 +163,46 @@ class Supervisor:
         return code
 
     def serve(self, listener: Listener) -> None:
-        """Answer control requests one at a time until asked to shut down."""
-        while True:
-            with listener.accept() as conn:
-                try:
-                    request = conn.recv()
-                except (EOFError, OSError):
-                    continue
-                verb = request[0]
-                if verb == "shutdown":
+        """Answer control requests until asked to shut down (:func:`serve`)."""
+        serve(listener, lambda verb, args: self.target.control(Control(verb), *args))
+
+
+def serve(listener: Listener, control: Callable[[str, tuple[Any, ...]], Any]) -> None:
+    """Answer control requests one at a time until one asks to shut down (raises :class:`_Shutdown`).
+
+    A client that goes away costs its own request only, never the environment every process of the run
+    shares: one killed mid-request or during the handshake, one that gave up waiting for a slow control
+    (``no answer from the supervisor within ...``) and closed before the answer was sent, or one holding
+    another run's key. Before, each of these ended this loop with the exception, and the supervisor
+    stopped the environment under the run.
+    """
+    while True:
+        try:
+            conn = listener.accept()  # the key's challenge, both ways
+        except (EOFError, OSError, AuthenticationError):
+            time.sleep(0.01)  # a listener that keeps failing (out of descriptors) must not spin
+            continue
+        with conn:
+            try:
+                request = conn.recv()
+                verb, args = str(request[0]), tuple(request[1:2])
+            except Exception:  # the client went away, or sent something that is not a request
+                continue
+            if verb == "shutdown":
+                with contextlib.suppress(OSError):
                     conn.send(("ok", None))
-                    raise _Shutdown("shutdown requested")
-                try:
-                    if verb == "ping":
-                        result: Any = "pong"
-                    else:
-                        result = self.target.control(Control(verb), *request[1:2])
-                    conn.send(("ok", result))
-                except _Shutdown:
-                    raise
-                except Exception as exc:
-                    conn.send(("error", f"{type(exc).__name__}: {exc}"))
+                raise _Shutdown("shutdown requested")
+            try:
+                reply: tuple[str, Any] = (
+                    "ok",
+                    "pong" if verb == "ping" else control(verb, args),
+                )
+            except _Shutdown:
+                raise
+            except Exception as exc:
+                reply = ("error", f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(OSError):  # the client is gone: its answer with it
+                conn.send(reply)
 
 
 def main(argv: list[str] | None = None) -> int:
