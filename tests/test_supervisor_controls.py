@@ -99,6 +99,9 @@ def test_a_client_with_another_runs_key_is_refused_and_the_server_goes_on(run_di
         with pytest.raises(AuthenticationError):
             Client(control_address(run_dir), family="AF_UNIX", authkey=b"another run's key")
         _still_serving(server, run_dir)
+        (run_dir / "control.key").write_bytes(b"another run's key")
+        status, message = _request(run_dir, ("proxy_status",), timeout=10)  # one line, not a traceback
+        assert status == "error" and message.startswith("supervisor unreachable ("), message
     finally:
         server.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client
 from pathlib import Path
 from typing import Any
@@ -113,5 +114,5 @@ def _request(run_dir: Path, args: tuple[Any, ...], timeout: float) -> tuple[str,
                 return "error", f"no answer from the supervisor within {timeout:.0f}s"
             status, result = conn.recv()
             return str(status), result
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, AuthenticationError) as exc:  # the last: a supervisor of another key
         return "error", f"supervisor unreachable ({exc}); see {run_dir / 'supervisor.log'}"
