@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_zdm.assertions import wait_until
 from pytest_zdm.environment.lifecycle import supervisor_request
 from pytest_zdm.environment.supervisor import read_request
 from pytest_zdm.settings import Settings, resolve
@@ -48,6 +49,7 @@ def test_a_run_leaves_no_secret_in_any_file(
     result.assert_outcomes(errors=1)
     runs = list((pytester.path / "reports" / "runs").iterdir())
     assert runs and (runs[0] / "request.json").exists(), "the supervisor was started"
+    wait_until(lambda: not (runs[0] / "control.key").exists(), timeout=30, what="the control key removed")
     secrets = [*SECRETS.values(), PROXY_SECRET]
     assert _files_holding(pytester.path, secrets) == []
     assert not any(s in result.stdout.str() + result.stderr.str() for s in secrets)

@@ -10,8 +10,8 @@ SIGKILL) it stops everything by itself within a second, and its children die wit
 (``PR_SET_PDEATHSIG``).
 
 Files in RUN_DIR: ``request.json`` (in, without secrets: those come on stdin), ``progress.log``,
-``env.json`` or ``failed.txt`` (out), ``control.key`` (controls, on the socket :func:`control_address`),
-``supervisor.log``.
+``env.json`` or ``failed.txt`` (out), ``control.key`` (controls, on the socket :func:`control_address`;
+removed when the supervisor stops), ``supervisor.log``.
 """
 
 from __future__ import annotations
@@ -156,6 +156,8 @@ class Supervisor:
             self.target.stop()
             if listener is not None:
                 listener.close()
+            with contextlib.suppress(OSError):  # the socket gone, it opens nothing: a kept run dir keeps none
+                (self.run_dir / "control.key").unlink()
             leftovers.unregister(entry)
             with contextlib.suppress(OSError):  # the run directory may have been deleted under us
                 write_atomic(self.run_dir / "stopped", time.strftime("%Y-%m-%dT%H:%M:%S"))

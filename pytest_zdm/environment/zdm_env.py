@@ -106,8 +106,8 @@ class ZdmEnv:
 
 
 def _request(run_dir: Path, args: tuple[Any, ...], timeout: float) -> tuple[str, Any]:
-    key = (run_dir / "control.key").read_bytes()
     try:
+        key = (run_dir / "control.key").read_bytes()  # removed when the supervisor stops
         with Client(control_address(run_dir), family="AF_UNIX", authkey=key) as conn:
             conn.send(args)
             if not conn.poll(timeout):
