@@ -10,14 +10,35 @@ the checks against a real proxy.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from pytest_zdm.errors import ProvisionError, ZdmError
 from pytest_zdm.provision import provision_proxy, provision_spark_connector
+from pytest_zdm.runtime.ports import release_ports, reserve_ports
 from pytest_zdm.settings import Settings
 
 _PROXY_PROBLEM: list[str] = []
+
+
+@pytest.fixture
+def reserved_ports() -> Iterator[Callable[[int], list[int]]]:
+    """``take(n)``: ports for servers a test starts itself, reserved until the test ends.
+
+    ``free_ports()`` only picks: until the server binds (seconds later for a JVM or a container), another
+    worker's environment may take the same port. Seen on CI: a container's "Failed to bind port 24382 on
+    127.0.0.1 ... Address already in use".
+    """
+    taken: list[int] = []
+
+    def take(count: int) -> list[int]:
+        ports = reserve_ports(count)
+        taken.extend(ports)
+        return ports
+
+    yield take
+    release_ports(taken)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from pytest_zdm.cql import connect, wait_for_login
 from pytest_zdm.lab.cassandra import SUPERUSER, NodeConfig, jvm_options
 from pytest_zdm.model import CqlEndpoint
 from pytest_zdm.provision import provision_cassandra
-from pytest_zdm.runtime.ports import free_ports
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets.local import bootcache
 from pytest_zdm.targets.local.node import CassandraNode
@@ -66,10 +65,12 @@ def test_the_archive_maps_cassandras_classes(built):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_a_node_from_the_cache_is_its_own_cluster_with_its_token_and_superuser(built, tmp_path, name):
+def test_a_node_from_the_cache_is_its_own_cluster_with_its_token_and_superuser(
+    built, tmp_path, name, reserved_ports
+):
     artifact, cache, _ = built
     template_before = _snapshot(cache.templates[name])
-    storage, native = free_ports(2)
+    storage, native = reserved_ports(2)
     cfg = NodeConfig("n", name, "127.0.0.1", storage, native, tmp_path / "n", "256M", fast_boot=True)
     node = CassandraNode(cfg, artifact, timeout=180, boot_cache=cache)
     node.launch()

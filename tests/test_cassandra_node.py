@@ -22,20 +22,19 @@ from pytest_zdm.cql import connect, login_error, wait_for_login
 from pytest_zdm.lab.cassandra import SUPERUSER, NodeConfig
 from pytest_zdm.model import CqlEndpoint, Credentials
 from pytest_zdm.provision import provision_cassandra
-from pytest_zdm.runtime.ports import free_ports
 from pytest_zdm.targets.local.node import CassandraNode
 
 pytestmark = pytest.mark.integration
 
 
-def _config(directory: Path, name: str = "origin") -> NodeConfig:
-    storage, native = free_ports(2)
+def _config(directory: Path, ports: list[int], name: str = "origin") -> NodeConfig:
+    storage, native = ports
     return NodeConfig(name, f"zdm-{name}", "127.0.0.1", storage, native, directory, "256M", fast_boot=True)
 
 
-def test_node_boots_with_password_auth_and_stops_cleanly(zdm_settings, tmp_path):
+def test_node_boots_with_password_auth_and_stops_cleanly(zdm_settings, tmp_path, reserved_ports):
     artifact = provision_cassandra(zdm_settings, progress=lambda _: None)
-    node = CassandraNode(_config(tmp_path / "origin"), artifact, timeout=180)
+    node = CassandraNode(_config(tmp_path / "origin", reserved_ports(2)), artifact, timeout=180)
     node.launch()
     try:
         node.wait_ready()
@@ -78,13 +77,13 @@ def test_node_dies_with_the_process_that_started_it(zdm_settings, tmp_path):
         import time
         from pathlib import Path
         from pytest_zdm.lab.cassandra import NodeConfig
-        from pytest_zdm.runtime.ports import free_ports
+        from pytest_zdm.runtime.ports import reserve_ports
         from pytest_zdm.targets.local.node import CassandraNode
         from pytest_zdm.provision import provision_cassandra
         from pytest_zdm.settings import Settings
         import json
         settings = Settings.from_json(json.loads(Path({str(settings_file)!r}).read_text()))
-        storage, native = free_ports(2)
+        storage, native = reserve_ports(2)  # held by this process until it is killed
         cfg = NodeConfig("target", "zdm-target", "127.0.0.1", storage, native, Path({str(tmp_path / "t")!r}),
                          "256M", fast_boot=True)
         node = CassandraNode(cfg, provision_cassandra(settings, print), timeout=180)

@@ -30,7 +30,6 @@ from pytest_zdm.cql import connect, login_error, wait_for_login
 from pytest_zdm.lab.cassandra import SUPERUSER
 from pytest_zdm.model import CqlEndpoint, Credentials
 from pytest_zdm.runtime import leftovers
-from pytest_zdm.runtime.ports import free_ports
 from pytest_zdm.settings import Settings
 from pytest_zdm.targets.docker.containers import (
     LEGACY_SUPERVISOR_LABEL,
@@ -78,8 +77,10 @@ def cassandra_image(docker_client: docker.DockerClient, zdm_settings: Settings) 
     return image
 
 
-def _spec(image: str, directory: Path, cluster: str, settings: Settings, **changes) -> NodeSpec:
-    storage, native, jmx = free_ports(3)
+def _spec(
+    image: str, directory: Path, cluster: str, settings: Settings, ports: list[int], **changes
+) -> NodeSpec:
+    storage, native, jmx = ports
     values = {
         "cluster": cluster,
         "container_name": f"pytest-zdm-test-{directory.parent.name[-12:]}-{cluster}",
@@ -116,7 +117,7 @@ def _gone(client: docker.DockerClient, name: str) -> bool:
 
 
 def test_two_cassandra_containers_get_the_framework_settings_and_obey_the_controls(
-    docker_client, cassandra_image, zdm_settings, tmp_path
+    docker_client, cassandra_image, zdm_settings, tmp_path, reserved_ports
 ):
     """Password auth, own cluster names and ports come from run-time settings, not from the image.
 
@@ -126,7 +127,9 @@ def test_two_cassandra_containers_get_the_framework_settings_and_obey_the_contro
     with _network(zdm_settings, docker_client) as network:
         nodes = {
             c: CassandraContainer(
-                _spec(cassandra_image, tmp_path, c, zdm_settings), network, timeout=BOOT_TIMEOUT
+                _spec(cassandra_image, tmp_path, c, zdm_settings, reserved_ports(3)),
+                network,
+                timeout=BOOT_TIMEOUT,
             )
             for c in ("origin", "target")
         }
@@ -200,12 +203,14 @@ def test_two_cassandra_containers_get_the_framework_settings_and_obey_the_contro
 
 
 def test_a_node_that_cannot_start_fails_early_with_its_log(
-    docker_client, cassandra_image, zdm_settings, tmp_path
+    docker_client, cassandra_image, zdm_settings, tmp_path, reserved_ports
 ):
     """Seeded fault: a heap the JVM refuses. The wait ends when the container exits, not at the timeout."""
     with _network(zdm_settings, docker_client) as network:
         node = CassandraContainer(
-            _spec(cassandra_image, tmp_path, "origin", zdm_settings, heap="1K"), network, timeout=BOOT_TIMEOUT
+            _spec(cassandra_image, tmp_path, "origin", zdm_settings, reserved_ports(3), heap="1K"),
+            network,
+            timeout=BOOT_TIMEOUT,
         )
         began = time.monotonic()
         try:

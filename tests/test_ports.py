@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -172,14 +172,14 @@ class _FakeReadiness(http.server.BaseHTTPRequestHandler):
 
 @pytest.mark.usefixtures("proxy_available")
 def test_a_real_proxy_is_not_taken_for_ready_when_another_endpoint_answers_on_its_metrics_port(
-    zdm_settings: Settings, tmp_path: Path
+    zdm_settings: Settings, tmp_path: Path, reserved_ports: Callable[[int], list[int]]
 ) -> None:
     """zdm-proxy logs 'Failed to listen on the metrics endpoint' and stays up: the readiness that answered
     was another proxy's. Without the ownership check this start returned as ready."""
     server = http.server.ThreadingHTTPServer((ports.LOOPBACK, 0), _FakeReadiness)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    listen, origin, target = ports.free_ports(3)
+    listen, origin, target = reserved_ports(3)
     cfg = ProxyConfig(
         origin_host=ports.LOOPBACK, origin_port=origin, target_host=ports.LOOPBACK, target_port=target,
         listen_host=ports.LOOPBACK, listen_port=listen, metrics_port=server.server_address[1],
